@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { ClusterIdSchema } from './model';
+import type { Result } from './result';
+
+/**
+ * The narrow API between the hub and the renderer. The Electron preload exposes
+ * it as `window.quorumscope` over IPC; web mode offers the same over socket.io.
+ * The renderer never sees agent tokens: profiles come back redacted.
+ */
+
+export const EndpointSchema = z
+  .string()
+  .max(255)
+  .regex(/^(https?:\/\/)?[A-Za-z0-9.[\]:_-]+:\d{1,5}$/, 'expected host:port or http(s)://host:port');
+
+export const ProfileInputSchema = z.object({
+  name: z.string().trim().min(1, 'name is required').max(80),
+  endpoints: z.array(EndpointSchema).min(1, 'at least one agent endpoint is required').max(64),
+  token: z.string().min(1, 'a token is required').max(512),
+});
+export type ProfileInput = z.infer<typeof ProfileInputSchema>;
+
+export const ProfileSchema = ProfileInputSchema.extend({ id: z.string().min(1).max(64) });
+export type Profile = z.infer<typeof ProfileSchema>;
+
+/** What the renderer may see of a profile. */
+export type ProfileSummary = Omit<Profile, 'token'> & { hasToken: boolean };
+
+export const AppInfoSchema = z.object({
+  version: z.string(),
+  mode: z.enum(['desktop', 'web']),
+  platform: z.string(),
+});
+export type AppInfo = z.infer<typeof AppInfoSchema>;
+
+export interface LinkSummary {
+  endpoint: string;
+  state: 'connecting' | 'connected' | 'stale' | 'unreachable' | 'refused';
+  nodeId: string | null;
+  detail: string | null;
+}
+
+export interface ClusterSummary {
+  profileId: string;
+  name: string;
+  clusterId: string | null;
+  links: LinkSummary[];
+}
+
+/** Pushed to the renderer, batched (at most 30 per second). */
+export interface HubSnapshot {
+  atMs: number;
+  clusters: ClusterSummary[];
+}
+
+/** Requests the renderer may make, with the schema of their argument. */
+export const bridgeRequestSchemas = {
+  'app:info': z.null(),
+  'profiles:list': z.null(),
+  'profiles:add': ProfileInputSchema,
+  'profiles:remove': z.object({ id: z.string().min(1).max(64) }),
+  'cluster:connect': z.object({ profileId: z.string().min(1).max(64) }),
+  'cluster:disconnect': z.object({ profileId: z.string().min(1).max(64) }),
+} as const;
+export type BridgeRequestName = keyof typeof bridgeRequestSchemas;
+export type BridgeRequestArg<N extends BridgeRequestName> = z.infer<(typeof bridgeRequestSchemas)[N]>;
+
+export interface BridgeResponses {
+  'app:info': AppInfo;
+  'profiles:list': ProfileSummary[];
+  'profiles:add': ProfileSummary;
+  'profiles:remove': { removed: boolean };
+  'cluster:connect': ClusterSummary;
+  'cluster:disconnect': { disconnected: boolean };
+}
+
+export function isBridgeRequestName(name: unknown): name is BridgeRequestName {
+  return typeof name === 'string' && Object.hasOwn(bridgeRequestSchemas, name);
+}
+
+export const ClusterRefSchema = z.object({ clusterId: ClusterIdSchema });
+
+/** The API object the renderer gets, whichever transport carries it. */
+export interface QuorumscopeApi {
+  request<N extends BridgeRequestName>(name: N, arg: BridgeRequestArg<N>): Promise<Result<BridgeResponses[N]>>;
+  /** Subscribes to hub snapshots; returns the function that unsubscribes. */
+  onSnapshot(listener: (snapshot: HubSnapshot) => void): () => void;
+}
+
+/** IPC and socket.io channel names; the only ones the bridge uses. */
+export const bridgeChannels = {
+  request: 'bridge:request',
+  snapshot: 'bridge:snapshot',
+} as const;

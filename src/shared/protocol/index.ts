@@ -1,0 +1,5 @@
+export * from './result';
+export * from './model';
+export * from './events';
+export * from './agent-wire';
+export * from './bridge';
