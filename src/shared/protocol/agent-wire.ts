@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ClusterEventSchema, type ClusterEvent } from './events';
+import type { ClusterEvent } from './events';
 import { ClusterIdSchema, EngineKindSchema, NodeIdSchema, StatusSampleSchema, type StatusSample } from './model';
 import type { Result } from './result';
 
@@ -19,6 +19,8 @@ export const AgentHelloSchema = z.object({
   access: z.enum(['viewer', 'operator']),
   drillsAllowed: z.boolean(),
   bootId: z.string().min(1).max(64),
+  /** How often the agent sends a status batch; the hub marks a link stale after 3 missed. */
+  statusIntervalMs: z.number().int().min(10).max(60_000),
 });
 export type AgentHello = z.infer<typeof AgentHelloSchema>;
 

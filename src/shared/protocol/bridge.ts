@@ -86,9 +86,3 @@ export interface QuorumscopeApi {
   /** Subscribes to hub snapshots; returns the function that unsubscribes. */
   onSnapshot(listener: (snapshot: HubSnapshot) => void): () => void;
 }
-
-/** IPC and socket.io channel names; the only ones the bridge uses. */
-export const bridgeChannels = {
-  request: 'bridge:request',
-  snapshot: 'bridge:snapshot',
-} as const;

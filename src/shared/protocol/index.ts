@@ -3,3 +3,4 @@ export * from './model';
 export * from './events';
 export * from './agent-wire';
 export * from './bridge';
+export * from './channels';

@@ -1,0 +1,3 @@
+export * from './history';
+export * from './checker';
+export * from './kv-model';
