@@ -32,6 +32,12 @@ function parsePort(value: string): number {
   return port;
 }
 
+function parseCount(value: string): number {
+  const count = Number(value);
+  if (!Number.isInteger(count) || count < 1 || count > 9) throw new InvalidArgumentError('expected 1 to 9 nodes');
+  return count;
+}
+
 function createLogger(level: string) {
   return pino({ level, base: undefined }, pino.destination(2));
 }
@@ -51,6 +57,8 @@ interface WebFlags {
   port: number;
   open: boolean;
   logLevel: string;
+  connect?: import('../shared/protocol').ProfileInput[];
+  onStop?: () => Promise<void>;
 }
 
 async function web(flags: WebFlags): Promise<void> {
@@ -63,6 +71,7 @@ async function web(flags: WebFlags): Promise<void> {
     configDir: defaultConfigDir(),
     version: version(),
     logger,
+    connect: flags.connect ?? [],
   });
   if ('error' in started) {
     process.stderr.write(`quorumscope web: ${started.error}\n`);
@@ -76,10 +85,45 @@ async function web(flags: WebFlags): Promise<void> {
   const stop = async () => {
     started.hub.close();
     await started.server.close();
+    await flags.onStop?.();
     process.exit(0);
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+interface DemoFlags {
+  port: number;
+  open: boolean;
+  nodes: number;
+  basePort: number;
+  dir?: string;
+}
+
+/** A local demo cluster with drills enabled, and web mode connected to it. */
+async function demo(flags: DemoFlags): Promise<void> {
+  const { startCluster } = await import('./cluster');
+  const { mkdtemp } = await import('node:fs/promises');
+  const os = await import('node:os');
+  const dir = flags.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'quorumscope-demo-')));
+  const cluster = await startCluster({
+    nodes: flags.nodes,
+    engine: 'raft',
+    dir,
+    basePort: flags.basePort,
+    allowDrills: true,
+    entry: path.join(root, 'bin', 'quorumscope.mjs'),
+    log: (line) => process.stderr.write(`${line}\n`),
+  });
+  process.stdout.write(`Demo cluster: ${flags.nodes} Raft nodes, data in ${dir}\n`);
+  await web({
+    host: '127.0.0.1',
+    port: flags.port,
+    open: flags.open,
+    logLevel: 'warn',
+    connect: [{ name: 'Demo cluster', endpoints: cluster.file.nodes.map((node) => node.http), token: cluster.file.operatorToken }],
+    onStop: () => cluster.stop(),
+  });
 }
 
 const program = new Command()
@@ -101,7 +145,10 @@ program
   .description('start the app: the desktop window where Electron is installed, web mode otherwise')
   .option('--port <n>', 'web mode port (0 picks a free one)', parsePort, 0)
   .option('--no-open', 'do not open a browser in web mode')
-  .action(async (flags: { port: number; open: boolean }) => {
+  .option('--no-demo', 'do not start the local demo cluster')
+  .option('--nodes <n>', 'demo cluster size', parseCount, 5)
+  .option('--base-port <n>', 'demo cluster base port', parsePort, 7400)
+  .action(async (flags: { port: number; open: boolean; demo: boolean; nodes: number; basePort: number }) => {
     const binary = electronBinary();
     const mainEntry = path.join(root, 'out', 'main', 'index.js');
     const { hasDisplay } = await import('../main/web/run');
@@ -115,8 +162,104 @@ program
         ? 'No Electron binary installed: starting web mode.\n'
         : 'No display: starting web mode.\n',
     );
-    await web({ host: '127.0.0.1', port: flags.port, open: flags.open, logLevel: 'info' });
+    if (flags.demo) await demo({ port: flags.port, open: flags.open, nodes: flags.nodes, basePort: flags.basePort });
+    else await web({ host: '127.0.0.1', port: flags.port, open: flags.open, logLevel: 'info' });
   });
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+program
+  .command('agent')
+  .description('run one cluster node: consensus engine, storage, KV API, telemetry')
+  .option('--config <file>', 'JSON config file (flags override it)')
+  .option('--node-id <id>', 'this node\'s id')
+  .option('--cluster-id <id>', 'the cluster\'s id')
+  .option('--engine <name>', 'consensus engine: raft')
+  .option('--peer <id=host:port>', 'a voter of the initial cluster (repeat; include this node)', collect)
+  .option('--data-dir <dir>', 'where the WAL, snapshots and hard state live')
+  .option('--bind <address>', 'address for the HTTP and peer ports (default 127.0.0.1)')
+  .option('--http-port <n>', 'KV API, /metrics and telemetry port')
+  .option('--peer-port <n>', 'port for peer traffic (TCP)')
+  .option('--viewer-token <t>', 'viewer token (or QUORUMSCOPE_VIEWER_TOKEN)')
+  .option('--operator-token <t>', 'operator token (or QUORUMSCOPE_OPERATOR_TOKEN)')
+  .option('--allow-drills', 'accept fault drills (demo and test clusters only)')
+  .option('--tick-interval-ms <n>', 'engine tick interval')
+  .option('--election-timeout-ticks <n>', 'election timeout in ticks')
+  .option('--heartbeat-interval-ticks <n>', 'heartbeat interval in ticks')
+  .option('--log-level <level>', 'trace|debug|info|warn|error|silent')
+  .action(async (flags: import('../agent/runtime/config').AgentFlags) => {
+    const { resolveAgentConfig } = await import('../agent/runtime/config');
+    const config = resolveAgentConfig(flags, process.env);
+    if (!config.ok) {
+      process.stderr.write(`quorumscope agent: ${config.error.message}\n`);
+      process.exit(2);
+    }
+    const { startAgent, createAgentLogger } = await import('../agent/runtime/main');
+    const logger = createAgentLogger(config.data);
+    const started = await startAgent(config.data, logger);
+    if (!started.ok) {
+      process.stderr.write(`quorumscope agent: ${started.reason}\n`);
+      process.exit(1);
+    }
+    const stop = async () => {
+      await started.agent.stop();
+      process.exit(0);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+
+program
+  .command('cluster')
+  .description('start N agents on 127.0.0.1 and write DIR/cluster.json; Ctrl-C stops them all')
+  .option('--nodes <n>', 'how many nodes (1-9)', parseCount, 3)
+  .option('--engine <name>', 'consensus engine', 'raft')
+  .requiredOption('--dir <dir>', 'data directory for the cluster')
+  .option('--base-port <n>', 'node i gets HTTP port P+i and peer port P+100+i', parsePort, 7400)
+  .option('--allow-drills', 'start agents with drills enabled')
+  .action(async (flags: { nodes: number; engine: string; dir: string; basePort: number; allowDrills?: boolean }) => {
+    const { startCluster } = await import('./cluster');
+    const cluster = await startCluster({
+      nodes: flags.nodes,
+      engine: flags.engine,
+      dir: path.resolve(flags.dir),
+      basePort: flags.basePort,
+      allowDrills: flags.allowDrills === true,
+      entry: process.argv[1] ?? '',
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+    process.stdout.write(`cluster of ${flags.nodes} started; ${path.join(path.resolve(flags.dir), 'cluster.json')}\n`);
+    for (const node of cluster.file.nodes) process.stdout.write(`  ${node.id}  http=${node.http}  peer=${node.peer}  pid=${node.pid}\n`);
+    const stop = async () => {
+      await cluster.stop();
+      process.exit(0);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+
+const ctl = program.command('ctl').description('script a running cluster (reads cluster.json)');
+const clusterOption = ['--cluster <file>', 'the cluster.json that `quorumscope cluster` wrote', 'cluster.json'] as const;
+const printAnswer = (answer: { status: number; body: unknown }) => {
+  process.stdout.write(`${JSON.stringify(answer.body)}\n`);
+  if (answer.status >= 400) process.exitCode = 1;
+};
+ctl.command('status').option(...clusterOption).action(async (flags: { cluster: string }) => {
+  const { loadClusterFile, ctlStatus } = await import('./ctl');
+  process.stdout.write(`${await ctlStatus(loadClusterFile(flags.cluster))}\n`);
+});
+ctl.command('put <key> <value>').option(...clusterOption).option('--node <id>', 'node to send it to').action(async (key: string, value: string, flags: { cluster: string; node?: string }) => {
+  const { loadClusterFile, ctlPut } = await import('./ctl');
+  printAnswer(await ctlPut(loadClusterFile(flags.cluster), flags.node, key, value));
+});
+ctl.command('get <key>').option(...clusterOption).option('--node <id>', 'node to ask').action(async (key: string, flags: { cluster: string; node?: string }) => {
+  const { loadClusterFile, ctlGet } = await import('./ctl');
+  printAnswer(await ctlGet(loadClusterFile(flags.cluster), flags.node, key));
+});
+ctl.command('transfer <to>').description('move leadership to node <to>').option(...clusterOption).option('--node <id>', 'node to ask').action(async (to: string, flags: { cluster: string; node?: string }) => {
+  const { loadClusterFile, ctlTransfer } = await import('./ctl');
+  printAnswer(await ctlTransfer(loadClusterFile(flags.cluster), flags.node, to));
+});
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   process.stderr.write(`quorumscope: ${(error as Error).message}\n`);

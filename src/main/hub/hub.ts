@@ -11,6 +11,7 @@ import {
   type ClusterSummary,
   type HubSnapshot,
   type Profile,
+  type ProfileInput,
   type Result,
 } from '../../shared/protocol';
 import type { Clock, Logger } from '../../shared/logger';
@@ -90,6 +91,21 @@ export class Hub {
       this.options.logger.error({ request: name, error: (error as Error).message }, 'request failed');
       return err('internal', `${name} failed: ${(error as Error).message}`);
     }
+  }
+
+  /**
+   * Saves (or refreshes) a profile by name and connects to it: how `npm start`
+   * points the app at its demo cluster, whose tokens change on every start.
+   */
+  async connectProfile(input: ProfileInput): Promise<Result<ClusterSummary>> {
+    const existing = this.profiles.list().find((profile) => profile.name === input.name);
+    if (existing !== undefined) {
+      this.disconnect(existing.id);
+      await this.profiles.remove(existing.id);
+    }
+    const added = await this.profiles.add(input);
+    if (!added.ok) return added;
+    return this.connect(added.data.id);
   }
 
   subscribe(listener: (snapshot: HubSnapshot) => void): () => void {

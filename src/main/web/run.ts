@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Hub } from '../hub/hub';
 import type { Logger } from '../../shared/logger';
+import type { ProfileInput } from '../../shared/protocol';
 import { startWebServer, type WebServer } from './server';
 
 export interface WebModeOptions {
@@ -11,6 +12,8 @@ export interface WebModeOptions {
   configDir: string;
   version: string;
   logger: Logger;
+  /** Profiles to save and connect at start (the demo cluster). */
+  connect?: ProfileInput[];
 }
 
 export function defaultConfigDir(): string {
@@ -34,6 +37,10 @@ export async function runWebMode(options: WebModeOptions): Promise<{ hub: Hub; s
     logger: options.logger,
   });
   if (!hub.ok) return { error: hub.error.message };
+  for (const profile of options.connect ?? []) {
+    const connected = await hub.data.connectProfile(profile);
+    if (!connected.ok) options.logger.warn({ profile: profile.name, error: connected.error.message }, 'cannot connect a start-up profile');
+  }
   const server = await startWebServer({
     hub: hub.data,
     rendererDir: options.rendererDir,
