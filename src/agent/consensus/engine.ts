@@ -114,6 +114,13 @@ export interface EngineOptions {
   readonly checkQuorum: boolean;
   readonly inflightAppendsMax: number;
   readonly appendBytesMax: number;
+  /**
+   * How many milliseconds the host lets pass between two `tick()` calls. An
+   * engine has no clock; it uses this only to report durations it counts in
+   * ticks (e.g. `lastContactMs`) in the model's milliseconds. Optional: each
+   * engine documents its default.
+   */
+  readonly tickIntervalMs?: number;
 }
 
 /** What storage handed back on start: empty on a fresh node. */

@@ -55,6 +55,8 @@ export function httpStatusFor(code: string): number {
     case 'not_leader':
     case 'transferring':
     case 'not_serving':
+    case 'not_ready':
+    case 'dropped':
     case 'overloaded':
     case 'stopping':
       return 503;

@@ -19,8 +19,8 @@ export const membershipNodesMax = 64;
 export const configChangeTextLengthMax = 256;
 
 export const MembershipSchema = z.object({
-  voters: z.array(NodeIdSchema).max(membershipNodesMax),
-  learners: z.array(NodeIdSchema).max(membershipNodesMax),
+  voters: z.array(NodeIdSchema).max(membershipNodesMax).readonly(),
+  learners: z.array(NodeIdSchema).max(membershipNodesMax).readonly(),
 });
 
 const ConfigEntrySchema = MembershipSchema.extend({
