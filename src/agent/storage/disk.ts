@@ -85,14 +85,14 @@ export class Disk {
   }
 
   /**
-   * Replaces `path` with `bytes` so that a crash leaves either the old or the
+   * Replaces `path` with the concatenated `chunks` so that a crash leaves either the old or the
    * new content: write a temp file, fsync it, rename over, fsync the directory.
    */
-  async writeAtomically(dir: string, path: string, bytes: Uint8Array): Promise<void> {
+  async writeAtomically(dir: string, path: string, chunks: readonly Uint8Array[]): Promise<void> {
     const temporaryPath = `${path}.tmp`;
     const handle = await open(temporaryPath, 'w');
     try {
-      await handle.writeFile(bytes);
+      await writeFully(handle, chunks, 0);
       await this.syncFull(handle);
     } finally {
       await handle.close();
@@ -122,4 +122,34 @@ export class Disk {
     this.fsyncCount += 1;
     this.durations.push(performance.now() - startMs);
   }
+}
+
+/**
+ * Writes `chunks` back to back from `position`. One writev in the common case;
+ * loops because a write may legally be short (a nearly full disk), and a short
+ * write that went unnoticed would be a hole in the log.
+ */
+export async function writeFully(handle: FileHandle, chunks: readonly Uint8Array[], position: number): Promise<void> {
+  let remaining = chunks.filter((chunk) => chunk.length > 0);
+  let offset = position;
+  while (remaining.length > 0) {
+    const { bytesWritten } = await handle.writev(remaining, offset);
+    if (bytesWritten <= 0) throw new Error(`write made no progress at offset ${offset}`);
+    offset += bytesWritten;
+    remaining = dropBytes(remaining, bytesWritten);
+  }
+}
+
+function dropBytes(chunks: readonly Uint8Array[], bytes: number): Uint8Array[] {
+  const rest: Uint8Array[] = [];
+  let skip = bytes;
+  for (const chunk of chunks) {
+    if (skip >= chunk.length) {
+      skip -= chunk.length;
+      continue;
+    }
+    rest.push(skip > 0 ? chunk.subarray(skip) : chunk);
+    skip = 0;
+  }
+  return rest;
 }

@@ -21,8 +21,8 @@ import {
   segmentHeaderBytes,
   type StorageIssue,
 } from './codec';
-import { Disk, type FsyncStats } from './disk';
-import { storageFailure, type StorageResult } from './result';
+import { Disk, writeFully, type FsyncStats } from './disk';
+import { ioFailure, storageFailure, type StorageResult } from './result';
 
 /**
  * A segmented write-ahead log with group commit (see README.md).
@@ -224,21 +224,28 @@ export class WriteAheadLog {
         report: { segmentsScanned: files.length, entriesRecovered: scan.entries.length, tornTail, temporaryFilesRemoved },
       });
     } catch (error) {
-      return err('storage_io', `cannot open the WAL in ${dir}: ${describeError(error)}`);
+      return ioFailure(`cannot open the WAL in ${dir}: ${describeError(error)}`);
     }
   }
 
+  /** The first stored entry's index; null when the log holds no entry. */
   firstIndex(): number | null {
-    const first = this.segments[0];
-    if (first === undefined || this.lastIndex() === null) return null;
-    return first.firstIndex;
+    const first = this.segments.find((segment) => segment.offsets.length > 0);
+    return first === undefined ? null : first.firstIndex;
   }
 
+  /** The last stored entry's index; null when the log holds no entry. */
   lastIndex(): number | null {
+    if (this.firstIndex() === null) return null;
+    const next = this.nextIndex();
+    return next === null ? null : next - 1;
+  }
+
+  /** The index the next append must start at (a lower one replaces a suffix); null when the log is empty and unconstrained. */
+  nextIndex(): number | null {
     const last = this.segments.at(-1);
-    if (last === undefined) return this.emptyNextIndex === null ? null : this.emptyNextIndex - 1;
-    const lastIndex = last.firstIndex + last.offsets.length - 1;
-    return lastIndex < (this.segments[0]?.firstIndex ?? 0) ? null : lastIndex;
+    if (last === undefined) return this.emptyNextIndex;
+    return last.firstIndex + last.offsets.length;
   }
 
   /** The epoch of the stored entry at `index`, or null when the log does not hold it. */
@@ -402,7 +409,7 @@ export class WriteAheadLog {
     let pendingBytes = 0;
     const flush = async (): Promise<void> => {
       if (this.active === null || pending.length === 0) return;
-      await this.active.handle.writev(pending, this.active.segment.bytes - pendingBytes);
+      await writeFully(this.active.handle, pending, this.active.segment.bytes - pendingBytes);
       pending = [];
       pendingBytes = 0;
     };
@@ -415,24 +422,21 @@ export class WriteAheadLog {
         operation.fail(new Error(problem));
         continue;
       }
-      const lastIndex = this.lastIndex();
-      if (lastIndex !== null && first.index <= lastIndex) {
-        // Suffix replacement: what was written so far in this batch must reach the file before the cut.
+      const nextIndex = this.nextIndex();
+      if (nextIndex !== null && first.index < nextIndex) {
+        // Suffix replacement: what this batch wrote so far must reach the file before the cut.
         await flush();
         await this.cutSuffix(first.index);
       }
       for (const entry of operation.entries) {
-        const record = encodeEntryRecord(0, entry); // sized first; the real segment number is set below
-        const active = await this.segmentFor(record.length, async () => {
-          await flush();
-        });
-        const encoded = active.segment.number === 0 ? record : encodeEntryRecord(active.segment.number, entry);
+        const active = await this.segmentFor(entry, flush);
+        const record = encodeEntryRecord(active.segment.number, entry);
         active.segment.offsets.push(active.segment.bytes);
         active.segment.epochs.push(entry.epoch);
-        active.segment.bytes += encoded.length;
-        active.hasher.update(encoded);
-        pending.push(encoded);
-        pendingBytes += encoded.length;
+        active.segment.bytes += record.length;
+        active.hasher.update(record);
+        pending.push(record);
+        pendingBytes += record.length;
       }
       accepted.push(operation);
     }
@@ -445,16 +449,18 @@ export class WriteAheadLog {
     }
   }
 
-  /** Returns the active segment with room for a record of `recordBytes`, sealing and rolling over if needed. */
-  private async segmentFor(recordBytes: number, flush: () => Promise<void>): Promise<NonNullable<WriteAheadLog['active']>> {
+  /** Returns the active segment with room for `entry`, sealing and rolling over first if needed. */
+  private async segmentFor(entry: Entry, flush: () => Promise<void>): Promise<NonNullable<WriteAheadLog['active']>> {
     const current = this.active;
     if (current !== null) {
       const holdsEntries = current.segment.offsets.length > 0;
-      if (!holdsEntries || current.segment.bytes + recordBytes + sealRecordBytes <= this.limits.segmentBytesMax) return current;
+      const fits = current.segment.bytes + entryRecordBytes(entry) + sealRecordBytes <= this.limits.segmentBytesMax;
+      // An entry larger than a whole segment still gets written, alone in its own segment.
+      if (!holdsEntries || fits) return current;
       await flush();
       await this.seal(current);
     }
-    return this.createSegment(this.lastIndex() === null ? null : (this.lastIndex() ?? 0) + 1);
+    return this.createSegment(entry.index);
   }
 
   private async seal(active: NonNullable<WriteAheadLog['active']>): Promise<void> {
@@ -466,7 +472,7 @@ export class WriteAheadLog {
       contentHash: active.hasher.digest(),
       entryCount: segment.offsets.length,
     });
-    await active.handle.write(seal, 0, seal.length, segment.bytes);
+    await writeFully(active.handle, [seal], segment.bytes);
     // The seal must be durable before the next segment exists: only the last segment may be unsealed.
     await this.disk.syncData(active.handle);
     await active.handle.close();
@@ -475,8 +481,7 @@ export class WriteAheadLog {
     this.active = null;
   }
 
-  private async createSegment(firstIndexOrNull: number | null): Promise<NonNullable<WriteAheadLog['active']>> {
-    const firstIndex = firstIndexOrNull ?? this.pendingFirstIndex ?? 0;
+  private async createSegment(firstIndex: number): Promise<NonNullable<WriteAheadLog['active']>> {
     const number = this.nextSegmentNumber;
     this.nextSegmentNumber += 1;
     const name = segmentFileName(number, firstIndex);
@@ -485,7 +490,7 @@ export class WriteAheadLog {
     const temporaryPath = `${path}${temporarySuffix}`;
     const handle = await open(temporaryPath, 'w+');
     try {
-      await handle.write(header, 0, header.length, 0);
+      await writeFully(handle, [header], 0);
       await this.disk.syncData(handle);
       await rename(temporaryPath, path);
       await this.disk.syncDirectory(this.dir);
@@ -500,16 +505,11 @@ export class WriteAheadLog {
     return this.active;
   }
 
-  /** Set by `commitAppends` through `checkContinuity` when the log is empty: where a new first segment starts. */
-  private pendingFirstIndex: number | null = null;
-
+  /** Why `first` cannot follow the stored log, or null when it can (directly or by replacing a suffix). */
   private checkContinuity(first: Entry): string | null {
-    const lastIndex = this.lastIndex();
-    this.pendingFirstIndex = lastIndex === null ? first.index : null;
-    if (lastIndex === null) return null;
-    if (first.index > lastIndex + 1) return `append at index ${first.index} leaves a gap after the last stored index ${lastIndex}`;
-    const firstStored = this.segments[0]?.firstIndex ?? this.emptyNextIndex ?? 0;
-    if (first.index < firstStored) return `append at index ${first.index} precedes the first stored index ${firstStored}`;
+    const nextIndex = this.nextIndex();
+    if (nextIndex === null) return null;
+    if (first.index > nextIndex) return `append at index ${first.index} leaves a gap: the log continues at index ${nextIndex}`;
     if (this.checkEpochOrder) {
       const previousEpoch = this.epochAt(first.index - 1);
       if (previousEpoch !== null && first.epoch < previousEpoch) {
@@ -522,8 +522,8 @@ export class WriteAheadLog {
   // ---- suffix, prefix, reset ----
 
   private async cutSuffix(fromIndex: number): Promise<void> {
-    const lastIndex = this.lastIndex();
-    if (lastIndex === null || fromIndex > lastIndex) return;
+    const nextIndex = this.nextIndex();
+    if (nextIndex === null || fromIndex >= nextIndex) return;
     // Newest first, each unlink durable before the next, so a crash leaves a prefix of the old log.
     while (this.segments.length > 0) {
       const last = this.segments.at(-1);
@@ -642,7 +642,7 @@ class RecoveryScan {
     for (;;) {
       const read = readRecord(bytes, offset, this.limits.recordBytesMax);
       if (read.status === 'end') break;
-      const index = this.expectedIndex;
+      const index: number = this.expectedIndex;
       if (read.status !== 'decoded') {
         const tornTail = isLast && !segment.sealed && !hasValidRecordAfter(bytes, offset, named.segment, this.limits.recordBytesMax);
         if (!tornTail) {
