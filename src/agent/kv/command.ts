@@ -13,6 +13,8 @@ import { describeIssues, err, ok, type Result } from '../../shared/protocol';
 
 /** The first byte of every encoded command; bump it when the layout changes. */
 export const kvCommandFormatVersion = 1;
+/** The sequence number of a command that belongs to no client session. */
+export const kvSequenceUnsessioned = 0;
 export const kvKeyLengthMax = 256;
 export const kvValueLengthMax = 64 * 1024;
 export const kvClientIdLengthMax = 64;
@@ -33,8 +35,12 @@ export type KvOperation = z.infer<typeof KvOperationSchema>;
 
 export const KvCommandSchema = z.strictObject({
   clientId: z.string().min(1).max(kvClientIdLengthMax),
-  /** Starts at 1 and grows by one per new command of the client; a retry reuses it. */
-  sequence: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
+  /**
+   * Starts at 1 and grows by one per new command of the client; a retry reuses it.
+   * 0 marks a command outside any session (a one-shot request with no retry
+   * identity): it is applied as it comes and nothing is remembered.
+   */
+  sequence: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
   operation: KvOperationSchema,
 });
 export type KvCommand = z.infer<typeof KvCommandSchema>;

@@ -17,6 +17,7 @@ import {
   decodeCommand,
   kvClientIdLengthMax,
   kvKeyLengthMax,
+  kvSequenceUnsessioned,
   kvValueLengthMax,
   type KvCommand,
   type KvOperation,
@@ -85,12 +86,14 @@ export class KvStateMachine {
   }
 
   /**
-   * Applies the committed command at `index`. Indexes must grow; gaps are
-   * allowed because the log also carries entries that are not commands
-   * (no-ops, membership changes), which the host passes to `skip`.
+   * Applies the committed command at `index`, which must follow the applied
+   * index directly: entries that are not commands (no-ops, membership
+   * changes) go to `skip`, so a gap means an entry was lost on the way.
    */
   apply(index: number, command: KvCommand): KvResult {
     this.advanceTo(index);
+    // Concurrent one-shot requests share no ordering, so they cannot share a session.
+    if (command.sequence === kvSequenceUnsessioned) return ok(this.execute(command.operation));
     const session = this.sessions.get(command.clientId);
     if (session !== undefined) {
       if (command.sequence === session.lastSequence) return session.lastResult;
@@ -173,8 +176,8 @@ export class KvStateMachine {
   }
 
   private advanceTo(index: number): void {
-    if (!Number.isInteger(index) || index <= this.appliedIndexValue) {
-      throw new RangeError(`KvStateMachine: apply at index ${index} after ${this.appliedIndexValue}; entries must be applied in order`);
+    if (index !== this.appliedIndexValue + 1) {
+      throw new RangeError(`KvStateMachine: apply at index ${index} after ${this.appliedIndexValue}; entries must be applied in order, without gaps`);
     }
     this.appliedIndexValue = index;
   }

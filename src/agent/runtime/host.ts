@@ -13,7 +13,7 @@ import {
 } from '../../shared/protocol';
 import type { Clock, Logger } from '../../shared/logger';
 import type { ConsensusEngine, EngineMessage, Entry, Ready, Snapshot } from '../consensus/engine';
-import { decodeCommand, encodeCommand, type KvOperation, type KvOutput } from '../kv/command';
+import { decodeCommand, encodeCommand, kvSequenceUnsessioned, type KvOperation, type KvOutput } from '../kv/command';
 import { KvStateMachine } from '../kv/state-machine';
 import type { NodeMetrics } from '../api/metrics';
 import type { Peer } from './config';
@@ -117,7 +117,6 @@ export class NodeHost<M extends EngineMessage> implements NodeService {
   private appliedIndex: number;
   private snapshotIndex: number;
   private lastLeader: string | null = null;
-  private sequence = 0;
   private eventSequence = 0;
   private nextRequestId = 1;
   private lastFsyncCount = 0;
@@ -175,10 +174,10 @@ export class NodeHost<M extends EngineMessage> implements NodeService {
   submit(operation: KvOperation, session: ClientSession | null): Promise<Result<{ index: number; output: KvOutput }>> {
     const unavailable = this.unavailable();
     if (unavailable !== null) return Promise.resolve(unavailable);
-    this.sequence += 1;
+    // Without a client session the write has no retry identity: it is applied once as sent.
     const command = encodeCommand({
-      clientId: session?.clientId ?? `${this.nodeId}.${this.bootId}`,
-      sequence: session?.sequence ?? this.sequence,
+      clientId: session?.clientId ?? this.nodeId,
+      sequence: session?.sequence ?? kvSequenceUnsessioned,
       operation,
     });
     return this.replicate(command);

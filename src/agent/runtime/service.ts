@@ -33,6 +33,7 @@ export function httpStatusFor(code: string): number {
     case 'invalid_payload':
     case 'invalid_request':
     case 'invalid_key':
+    case 'invalid_command':
     case 'unknown_node':
     case 'target_is_self':
     case 'target_is_learner':
@@ -45,6 +46,8 @@ export function httpStatusFor(code: string): number {
     case 'not_found':
       return 404;
     case 'cas_mismatch':
+    case 'stale_sequence':
+    case 'session_expired':
     case 'target_lagging':
     case 'target_unreachable':
     case 'busy':

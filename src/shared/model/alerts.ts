@@ -140,8 +140,8 @@ export function corruptionRule(model: ClusterModel): AlertCondition[] {
       }),
     );
   }
+  // The reducer drops a repair once its hold time is over, which is what clears this informational alert.
   for (const [nodeId, repair] of Object.entries(model.repairs)) {
-    if (model.nowMs - repair.atMs >= model.config.repairedAlertHoldMs) continue;
     conditions.push(
       condition({ id: `repaired:${nodeId}`, rule: 'corruption-repaired', severity: 'info', title: `Repaired on ${nodeId}`, detail: repair.detail, nodeId }),
     );

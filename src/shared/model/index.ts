@@ -1,0 +1,6 @@
+export * from './types';
+export * from './config';
+export * from './derive';
+export * from './alerts';
+export * from './reducer';
+export * from './summary';
