@@ -238,6 +238,9 @@ program
     process.once('SIGTERM', stop);
   });
 
+const { registerSimCommand } = await import('../sim/cli');
+registerSimCommand(program);
+
 const ctl = program.command('ctl').description('script a running cluster (reads cluster.json)');
 const clusterOption = ['--cluster <file>', 'the cluster.json that `quorumscope cluster` wrote', 'cluster.json'] as const;
 const printAnswer = (answer: { status: number; body: unknown }) => {

@@ -290,8 +290,12 @@ export class NodeHost<M extends EngineMessage> implements NodeService {
     const pending = this.proposals.get(entry.index);
     if (entry.kind === 'normal') {
       const decoded = decodeCommand(entry.data);
+      if (!decoded.ok) {
+        // Every replica decodes the same bytes, so every replica skips it alike.
+        this.kv.skip(entry.index);
+        this.options.logger.error({ index: entry.index, error: decoded.error.message }, 'committed entry is not a valid command');
+      }
       const result = decoded.ok ? this.kv.apply(entry.index, decoded.data) : decoded;
-      if (!decoded.ok) this.options.logger.error({ index: entry.index, error: decoded.error.message }, 'committed entry is not a valid command');
       if (pending !== undefined) {
         this.settleProposal(entry.index, pending, pending.epoch === entry.epoch ? result : err('dropped', 'leadership changed before the write committed; retry'));
       }

@@ -1,6 +1,10 @@
 import { io, type Socket } from 'socket.io-client';
 import {
   AgentHelloSchema,
+  CommandAckSchema,
+  err,
+  type Command,
+  type CommandAck,
   ClusterEventSchema,
   StatusBatchSchema,
   parse,
@@ -108,6 +112,18 @@ export class AgentLink {
     const staleAfterMs = linkStaleIntervals * this.helloMessage.statusIntervalMs;
     const sinceMs = nowMs - (this.lastBatchAtMs ?? this.disconnectedSinceMs);
     return sinceMs > staleAfterMs ? 'stale' : 'connected';
+  }
+
+  /** Sends an operator command and waits for the agent's typed answer. */
+  async command(command: Command, timeoutMs: number): Promise<CommandAck> {
+    if (!this.socket.connected) return err('unreachable', `${this.helloMessage?.nodeId ?? this.endpoint} is not connected`);
+    try {
+      const answer: unknown = await this.socket.timeout(timeoutMs).emitWithAck('command:request', command);
+      const parsed = parse(CommandAckSchema, answer, 'ack');
+      return parsed.ok ? (parsed.data as CommandAck) : parsed;
+    } catch {
+      return err('timeout', `${this.helloMessage?.nodeId ?? this.endpoint} did not answer within ${timeoutMs} ms`);
+    }
   }
 
   close(): void {

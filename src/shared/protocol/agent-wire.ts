@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ClusterEvent } from './events';
 import { ClusterIdSchema, EngineKindSchema, NodeIdSchema, StatusSampleSchema, type StatusSample } from './model';
-import type { Result } from './result';
+import { resultSchema, type Result } from './result';
 
 /**
  * The socket.io channel between an agent (server) and the hub (client).
@@ -59,6 +59,7 @@ export type Command = z.infer<typeof CommandSchema>;
 export const operatorCommands: ReadonlySet<Command['type']> = new Set(CommandSchema.options.map((o) => o.shape.type.value));
 
 export type CommandAck = Result<{ detail: string }>;
+export const CommandAckSchema = resultSchema(z.object({ detail: z.string().max(4096) }));
 
 export interface AgentToHubEvents {
   'agent:hello': (hello: AgentHello) => void;

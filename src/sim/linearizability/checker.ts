@@ -83,6 +83,9 @@ function partitionByKey<State, Input, Output>(
     if (isIndeterminate(operation) && model.isReadOnly(operation.input)) continue;
     partitions.get(operation.key)?.push(operation);
   }
+  if (model.pruneIndeterminate !== undefined) {
+    for (const [key, partition] of partitions) partitions.set(key, model.pruneIndeterminate(partition));
+  }
   return partitions;
 }
 

@@ -35,6 +35,12 @@ export interface SequentialModel<State, Input, Output> {
   stateKey(state: State): string;
   /** True when an operation with unknown output can never change the state (a read); such operations are dropped. */
   isReadOnly(input: Input): boolean;
+  /**
+   * Optionally drops indeterminate operations that cannot help any order
+   * (for a register: a write whose value nobody observed). Each one kept
+   * doubles the configurations the search may visit.
+   */
+  pruneIndeterminate?(partition: readonly HistoryOperation<Input, Output>[]): HistoryOperation<Input, Output>[];
   describeOperation(input: Input, output: Output | null): string;
   describeState(state: State): string;
 }

@@ -3,7 +3,7 @@
  * register holding a string or nothing, with put/get/delete/cas.
  */
 import type { KvOperation, KvOutput } from '../../agent/kv';
-import type { SequentialModel } from './history';
+import { isIndeterminate, type HistoryOperation, type SequentialModel } from './history';
 
 export type KvRegisterState = string | null;
 
@@ -43,6 +43,39 @@ function stepUnknown(state: KvRegisterState, input: KvOperation): KvRegisterStat
   }
 }
 
+type KvHistoryOperation = HistoryOperation<KvOperation, KvOutput>;
+
+/** Values some completed operation saw, or a compare-and-set expected. */
+function referencedValues(partition: readonly KvHistoryOperation[]): Set<string> {
+  const values = new Set<string>();
+  for (const operation of partition) {
+    if (operation.input.type === 'cas' && operation.input.expected !== null) values.add(operation.input.expected);
+    const output = operation.output;
+    if (output !== null && (output.type === 'get' || output.type === 'cas') && output.value !== null) values.add(output.value);
+  }
+  return values;
+}
+
+/**
+ * An indeterminate put or compare-and-set whose value nobody saw can only
+ * matter by making the key non-empty, which only a delete answering
+ * "existed" that returned after its call could need. Otherwise taking
+ * effect never helps an order, so it may as well not have happened.
+ */
+function pruneUnobservedWrites(partition: readonly KvHistoryOperation[]): KvHistoryOperation[] {
+  const referenced = referencedValues(partition);
+  const existedReturnsMs = partition
+    .filter((operation) => operation.output?.type === 'delete' && operation.output.existed)
+    .map((operation) => operation.returnMs);
+  const lastExistedReturnMs = existedReturnsMs.length === 0 ? Number.NEGATIVE_INFINITY : Math.max(...existedReturnsMs);
+  return partition.filter((operation) => {
+    if (!isIndeterminate(operation)) return true;
+    const input = operation.input;
+    if (input.type !== 'put' && input.type !== 'cas') return true;
+    return referenced.has(input.value) || lastExistedReturnMs > operation.callMs;
+  });
+}
+
 export const kvRegisterModel: SequentialModel<KvRegisterState, KvOperation, KvOutput> = {
   initialState: () => null,
   step(state, input, output) {
@@ -53,6 +86,7 @@ export const kvRegisterModel: SequentialModel<KvRegisterState, KvOperation, KvOu
   // A prefix keeps "absent" distinct from every string value.
   stateKey: (state) => (state === null ? 'a' : `v${state}`),
   isReadOnly: (input) => input.type === 'get',
+  pruneIndeterminate: pruneUnobservedWrites,
   describeOperation(input, output) {
     const call =
       input.type === 'put'
