@@ -10,12 +10,13 @@ import {
   type BridgeResponses,
   type ClusterSummary,
   type HubSnapshot,
-  type Profile,
   type ProfileInput,
   type Result,
 } from '../../shared/protocol';
+import os from 'node:os';
 import type { Clock, Logger } from '../../shared/logger';
-import { AgentLink, type AgentLinkListener } from './agent-link';
+import { AuditLog } from './audit-log';
+import { ClusterConnection } from './cluster-connection';
 import { ProfileStore, summarize } from './profiles';
 
 /** Snapshots reach the renderer at most this often, however busy the cluster. */
@@ -23,17 +24,19 @@ export const snapshotIntervalMsMin = 1000 / 30;
 /** Link states age (connected → stale → unreachable) even when no message arrives. */
 const livenessRefreshMs = 500;
 
+function safeUsername(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}
+
 export interface HubOptions {
   configDir: string;
   appInfo: AppInfo;
   clock: Clock;
   logger: Logger;
-}
-
-interface ClusterConnection {
-  profile: Profile;
-  links: AgentLink[];
-  clusterId: string | null;
 }
 
 type Handler<N extends BridgeRequestName> = (arg: BridgeRequestArg<N>) => Promise<Result<BridgeResponses[N]>>;
@@ -50,6 +53,8 @@ export class Hub {
   private lastPushAtMs = 0;
   private readonly livenessTimer: NodeJS.Timeout;
   private readonly handlers: { [N in BridgeRequestName]: Handler<N> };
+  private readonly audit: AuditLog;
+  private readonly who: string;
 
   private constructor(
     private readonly options: HubOptions,
@@ -68,8 +73,18 @@ export class Hub {
       },
       'cluster:connect': async ({ profileId }) => this.connect(profileId),
       'cluster:disconnect': async ({ profileId }) => ok({ disconnected: this.disconnect(profileId) }),
+      'alerts:acknowledge': async ({ profileId, alertId }) => this.withConnection(profileId, (c) => ok({ acknowledged: c.acknowledge(alertId) })),
+      'alerts:mute': async ({ profileId, alertId, durationMs }) => this.withConnection(profileId, (c) => ok({ muted: c.mute(alertId, durationMs) })),
+      'failover:preflight': async ({ profileId, target }) => this.withConnection(profileId, (c) => ok(c.preflight(target))),
+      'failover:start': async ({ profileId, target }) => this.withConnection(profileId, (c) => c.transfer(target)),
+      'drill:run': async ({ profileId, nodeId, drill }) => this.withConnection(profileId, (c) => c.drill(nodeId, drill)),
     };
-    this.livenessTimer = setInterval(() => this.schedulePush(), livenessRefreshMs);
+    this.audit = new AuditLog(options.configDir);
+    this.who = `${safeUsername()}@${os.hostname()}`;
+    this.livenessTimer = setInterval(() => {
+      for (const connection of this.connections.values()) connection.tick();
+      this.schedulePush();
+    }, livenessRefreshMs);
     this.livenessTimer.unref();
   }
 
@@ -119,7 +134,7 @@ export class Hub {
   snapshot(): HubSnapshot {
     return {
       atMs: this.options.clock.nowMs(),
-      clusters: [...this.connections.values()].map((connection) => this.summarizeConnection(connection)),
+      clusters: [...this.connections.values()].map((connection) => connection.summary()),
     };
   }
 
@@ -132,42 +147,34 @@ export class Hub {
 
   private connect(profileId: string): Result<ClusterSummary> {
     const existing = this.connections.get(profileId);
-    if (existing !== undefined) return ok(this.summarizeConnection(existing));
+    if (existing !== undefined) return ok(existing.summary());
     const profile = this.profiles.get(profileId);
     if (profile === undefined) return err('unknown_profile', `no profile with id "${profileId}"`);
-    const connection: ClusterConnection = { profile, links: [], clusterId: null };
-    const listener: AgentLinkListener = {
-      hello: (_link, hello) => {
-        connection.clusterId ??= hello.clusterId;
-      },
-      samples: () => this.schedulePush(),
-      event: () => this.schedulePush(),
+    const connection = new ClusterConnection(profile, {
+      clock: this.options.clock,
+      logger: this.options.logger,
+      audit: this.audit,
+      who: this.who,
       changed: () => this.schedulePush(),
-    };
-    connection.links = profile.endpoints.map(
-      (endpoint) => new AgentLink(endpoint, profile.token, this.options.clock, this.options.logger, listener),
-    );
+    });
     this.connections.set(profileId, connection);
     this.schedulePush();
-    return ok(this.summarizeConnection(connection));
+    return ok(connection.summary());
   }
 
   private disconnect(profileId: string): boolean {
     const connection = this.connections.get(profileId);
     if (connection === undefined) return false;
-    for (const link of connection.links) link.close();
+    connection.close();
     this.connections.delete(profileId);
     this.schedulePush();
     return true;
   }
 
-  private summarizeConnection(connection: ClusterConnection): ClusterSummary {
-    return {
-      profileId: connection.profile.id,
-      name: connection.profile.name,
-      clusterId: connection.clusterId,
-      links: connection.links.map((link) => link.summary()),
-    };
+  private async withConnection<T>(profileId: string, act: (connection: ClusterConnection) => Result<T> | Promise<Result<T>>): Promise<Result<T>> {
+    const connection = this.connections.get(profileId);
+    if (connection === undefined) return err('not_connected', `no connected cluster for profile "${profileId}"`);
+    return act(connection);
   }
 
   /** Coalesces bursts into at most one push per `snapshotIntervalMsMin`. */

@@ -4,3 +4,4 @@ export * from './derive';
 export * from './alerts';
 export * from './reducer';
 export * from './summary';
+export * from './preflight';

@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { ClusterIdSchema } from './model';
+import type { ClusterModelSummary, PreflightCheck } from '../model';
+import { DrillSchema } from './agent-wire';
+import { ClusterIdSchema, NodeIdSchema } from './model';
 import type { Result } from './result';
 
 /**
@@ -40,11 +42,42 @@ export interface LinkSummary {
   detail: string | null;
 }
 
+/** One operator action, as the audit log keeps it. */
+export interface AuditEntry {
+  id: string;
+  atMs: number;
+  /** The operating-system user and host that ran the app. */
+  who: string;
+  profile: string;
+  action: 'transfer' | 'drill';
+  from: string | null;
+  to: string;
+  outcome: 'completed' | 'failed' | 'refused';
+  durationMs: number;
+  detail: string;
+}
+
+/** A manual failover while it runs and once it ended. */
+export interface FailoverProgress {
+  target: string;
+  from: string | null;
+  phase: 'in-progress' | 'succeeded' | 'failed';
+  progress: string | null;
+  outcome: string | null;
+  startedAtMs: number;
+}
+
 export interface ClusterSummary {
   profileId: string;
   name: string;
   clusterId: string | null;
   links: LinkSummary[];
+  /** What the profile's token allows, once an agent has said. */
+  access: 'viewer' | 'operator' | null;
+  model: ClusterModelSummary | null;
+  failover: FailoverProgress | null;
+  /** The latest operator actions on this cluster, newest last. */
+  audit: AuditEntry[];
 }
 
 /** Pushed to the renderer, batched (at most 30 per second). */
@@ -61,6 +94,15 @@ export const bridgeRequestSchemas = {
   'profiles:remove': z.object({ id: z.string().min(1).max(64) }),
   'cluster:connect': z.object({ profileId: z.string().min(1).max(64) }),
   'cluster:disconnect': z.object({ profileId: z.string().min(1).max(64) }),
+  'alerts:acknowledge': z.object({ profileId: z.string().min(1).max(64), alertId: z.string().min(1).max(200) }),
+  'alerts:mute': z.object({
+    profileId: z.string().min(1).max(64),
+    alertId: z.string().min(1).max(200),
+    durationMs: z.number().int().min(0).max(24 * 60 * 60 * 1000),
+  }),
+  'failover:preflight': z.object({ profileId: z.string().min(1).max(64), target: NodeIdSchema }),
+  'failover:start': z.object({ profileId: z.string().min(1).max(64), target: NodeIdSchema }),
+  'drill:run': z.object({ profileId: z.string().min(1).max(64), nodeId: NodeIdSchema, drill: DrillSchema }),
 } as const;
 export type BridgeRequestName = keyof typeof bridgeRequestSchemas;
 export type BridgeRequestArg<N extends BridgeRequestName> = z.infer<(typeof bridgeRequestSchemas)[N]>;
@@ -72,6 +114,11 @@ export interface BridgeResponses {
   'profiles:remove': { removed: boolean };
   'cluster:connect': ClusterSummary;
   'cluster:disconnect': { disconnected: boolean };
+  'alerts:acknowledge': { acknowledged: boolean };
+  'alerts:mute': { muted: boolean };
+  'failover:preflight': { target: string; checks: PreflightCheck[] };
+  'failover:start': AuditEntry;
+  'drill:run': { detail: string };
 }
 
 export function isBridgeRequestName(name: unknown): name is BridgeRequestName {

@@ -1,6 +1,17 @@
 import { defineStore } from 'pinia';
 import { computed, ref, shallowRef } from 'vue';
-import type { AppInfo, ClusterSummary, ErrorInfo, HubSnapshot, ProfileInput, ProfileSummary, QuorumscopeApi } from '../../../shared/protocol';
+import type { PreflightCheck } from '../../../shared/model';
+import type {
+  AppInfo,
+  AuditEntry,
+  ClusterSummary,
+  Drill,
+  ErrorInfo,
+  HubSnapshot,
+  ProfileInput,
+  ProfileSummary,
+  QuorumscopeApi,
+} from '../../../shared/protocol';
 
 /** What the hub has told us: profiles, connected clusters, and the last error. */
 export const useHubStore = defineStore('hub', () => {
@@ -48,6 +59,42 @@ export const useHubStore = defineStore('hub', () => {
     return answer.ok ? null : answer.error;
   }
 
+  async function acknowledge(profileId: string, alertId: string): Promise<void> {
+    const answer = await bridge?.request('alerts:acknowledge', { profileId, alertId });
+    if (answer && !answer.ok) lastError.value = answer.error;
+  }
+
+  async function mute(profileId: string, alertId: string, durationMs: number): Promise<void> {
+    const answer = await bridge?.request('alerts:mute', { profileId, alertId, durationMs });
+    if (answer && !answer.ok) lastError.value = answer.error;
+  }
+
+  async function preflight(profileId: string, target: string): Promise<{ target: string; checks: PreflightCheck[] } | null> {
+    const answer = await bridge?.request('failover:preflight', { profileId, target });
+    if (answer === undefined) return null;
+    if (!answer.ok) {
+      lastError.value = answer.error;
+      return null;
+    }
+    return answer.data;
+  }
+
+  async function startFailover(profileId: string, target: string): Promise<AuditEntry | ErrorInfo> {
+    if (bridge === null) return { code: 'no_bridge', message: 'not connected to the hub' };
+    const answer = await bridge.request('failover:start', { profileId, target });
+    return answer.ok ? answer.data : answer.error;
+  }
+
+  async function runDrill(profileId: string, nodeId: string, drill: Drill): Promise<ErrorInfo | null> {
+    if (bridge === null) return { code: 'no_bridge', message: 'not connected to the hub' };
+    const answer = await bridge.request('drill:run', { profileId, nodeId, drill });
+    return answer.ok ? null : answer.error;
+  }
+
+  function dismissError(): void {
+    lastError.value = null;
+  }
+
   async function remove(profileId: string): Promise<void> {
     if (bridge === null) return;
     const answer = await bridge.request('profiles:remove', { id: profileId });
@@ -55,5 +102,23 @@ export const useHubStore = defineStore('hub', () => {
     else lastError.value = answer.error;
   }
 
-  return { info, profiles, snapshot, clusters, lastError, bridgeReady, attach, detach, addAndConnect, connect, remove };
+  return {
+    info,
+    profiles,
+    snapshot,
+    clusters,
+    lastError,
+    bridgeReady,
+    attach,
+    detach,
+    addAndConnect,
+    connect,
+    remove,
+    acknowledge,
+    mute,
+    preflight,
+    startFailover,
+    runDrill,
+    dismissError,
+  };
 });
