@@ -116,14 +116,38 @@ async function demo(flags: DemoFlags): Promise<void> {
     log: (line) => process.stderr.write(`${line}\n`),
   });
   process.stdout.write(`Demo cluster: ${flags.nodes} Raft nodes, data in ${dir}\n`);
+  const stopLoad = startDemoLoad(cluster.file.nodes.map((node) => node.http), demoWritesPerSecond);
   await web({
     host: '127.0.0.1',
     port: flags.port,
     open: flags.open,
     logLevel: 'warn',
     connect: [{ name: 'Demo cluster', endpoints: cluster.file.nodes.map((node) => node.http), token: cluster.file.operatorToken }],
-    onStop: () => cluster.stop(),
+    onStop: async () => {
+      stopLoad();
+      await cluster.stop();
+    },
   });
+}
+
+/** The demo's gentle write load, so indices, lag and charts move. */
+const demoWritesPerSecond = 20;
+const demoKeys = 64;
+
+function startDemoLoad(endpoints: string[], writesPerSecond: number): () => void {
+  let sequence = 0;
+  const timer = setInterval(() => {
+    sequence += 1;
+    const endpoint = endpoints[sequence % endpoints.length];
+    const key = `demo-${sequence % demoKeys}`;
+    void fetch(`http://${endpoint}/v1/kv/${key}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ value: `value ${sequence} written at ${new Date().toISOString()}` }),
+      signal: AbortSignal.timeout(2_000),
+    }).catch(() => undefined);
+  }, 1000 / writesPerSecond);
+  return () => clearInterval(timer);
 }
 
 const program = new Command()

@@ -193,7 +193,8 @@ export function leaderChangedRule(model: ClusterModel): AlertCondition[] {
   const explained = latest.cause === 'planned transfer' || latest.cause === 'drill';
   return [
     condition({
-      id: 'leader-changed',
+      // One id per change: a mute or acknowledgement of a planned change must not hide a later failure.
+      id: `leader-changed:${latest.to}@${latest.epoch}`,
       rule: 'leader-changed',
       severity: explained ? 'info' : 'warning',
       title: `Leader changed: ${latest.from} → ${latest.to}`,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { reduce, type ModelMessage } from '../../../src/shared/model';
-import { alertById, alertIds, clusterSamples, event, run, sample, status, tick } from './fixtures';
+import { alertById, alertByRule, alertIds, clusterSamples, event, run, sample, status, tick } from './fixtures';
 
 /** A 3-node cluster led by n1 at 1 s whose leader then drops out at 2 s, leaving two candidates. */
 const leaderLost: ModelMessage[] = [
@@ -212,12 +212,12 @@ describe('alert: fault tolerance', () => {
 describe('alert: leader changed', () => {
   it('warns about an unexplained leader change', () => {
     const model = run([...clusterSamples(1_000), ...clusterSamples(2_000, { leader: 'n2', epoch: 4 })]);
-    expect(alertById(model, 'leader-changed')).toMatchObject({ severity: 'warning', title: 'Leader changed: n1 → n2' });
+    expect(alertByRule(model, 'leader-changed')).toMatchObject({ severity: 'warning', title: 'Leader changed: n1 → n2' });
   });
 
   it('clears after its hold time', () => {
     const model = run([...clusterSamples(1_000), ...clusterSamples(2_000, { leader: 'n2', epoch: 4 }), ...clusterSamples(62_000, { leader: 'n2', epoch: 4 })]);
-    expect(alertById(model, 'leader-changed')).toBeUndefined();
+    expect(alertByRule(model, 'leader-changed')).toBeUndefined();
   });
 });
 
@@ -311,7 +311,13 @@ describe('operator transfers and drills', () => {
 
   it('mutes the leader-changed alert it causes and makes it informational', () => {
     const model = run([...afterTransfer, ...clusterSamples(2_600, { leader: 'n3', epoch: 4 })]);
-    expect(alertById(model, 'leader-changed')).toMatchObject({ severity: 'info', mutedUntilMs: 62_600 });
+    expect(alertByRule(model, 'leader-changed')).toMatchObject({ severity: 'info', mutedUntilMs: 62_600 });
+  });
+
+  it('does not mute a later unplanned leader change with the planned one', () => {
+    const model = run([...afterTransfer, ...clusterSamples(2_600, { leader: 'n3', epoch: 4 }), ...clusterSamples(5_000, { leader: 'n2', epoch: 5, missing: ['n3'] })]);
+    const changed = alertByRule(model, 'leader-changed');
+    expect(changed).toMatchObject({ title: 'Leader changed: n3 → n2', severity: 'warning', mutedUntilMs: null });
   });
 
   it('does not explain a leader change to another node than its target', () => {

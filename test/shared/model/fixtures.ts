@@ -99,3 +99,7 @@ export function alertIds(model: ClusterModel): string[] {
 export function alertById(model: ClusterModel, id: string) {
   return model.alerts.find((alert) => alert.id === id);
 }
+
+export function alertByRule(model: ClusterModel, rule: string) {
+  return model.alerts.find((alert) => alert.rule === rule);
+}
