@@ -100,6 +100,40 @@ interface DemoFlags {
   dir?: string;
 }
 
+/** The desktop window, with the demo cluster started first and handed over through its cluster file. */
+async function desktop(binary: string, flags: { demo: boolean; nodes: number; basePort: number }): Promise<void> {
+  let stopCluster: () => Promise<void> = async () => {};
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  if (flags.demo) {
+    const { startCluster } = await import('./cluster');
+    const { mkdtemp } = await import('node:fs/promises');
+    const os = await import('node:os');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'quorumscope-demo-'));
+    const cluster = await startCluster({
+      nodes: flags.nodes,
+      engine: 'raft',
+      dir,
+      basePort: flags.basePort,
+      allowDrills: true,
+      entry: path.join(root, 'bin', 'quorumscope.mjs'),
+      log: (line) => process.stderr.write(`${line}\n`),
+    });
+    const stopLoad = startDemoLoad(cluster.file.nodes.map((node) => node.http), demoWritesPerSecond);
+    env.QUORUMSCOPE_CONNECT_FILE = path.join(dir, 'cluster.json');
+    stopCluster = async () => {
+      stopLoad();
+      await cluster.stop();
+    };
+  }
+  const child = spawn(binary, [root], { stdio: 'inherit', env });
+  child.on('exit', (code) => {
+    void stopCluster().then(() => process.exit(code ?? 0));
+  });
+  const stop = () => child.kill('SIGTERM');
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
 /** A local demo cluster with drills enabled, and web mode connected to it. */
 async function demo(flags: DemoFlags): Promise<void> {
   const { startCluster } = await import('./cluster');
@@ -173,12 +207,12 @@ program
   .option('--nodes <n>', 'demo cluster size', parseCount, 5)
   .option('--base-port <n>', 'demo cluster base port', parsePort, 7400)
   .action(async (flags: { port: number; open: boolean; demo: boolean; nodes: number; basePort: number }) => {
+    // Decided before anything starts: the desktop window where Electron and a display exist, web mode elsewhere.
     const binary = electronBinary();
     const mainEntry = path.join(root, 'out', 'main', 'index.js');
     const { hasDisplay } = await import('../main/web/run');
     if (binary !== null && hasDisplay() && existsSync(mainEntry)) {
-      const child = spawn(binary, [root], { stdio: 'inherit' });
-      child.on('exit', (code) => process.exit(code ?? 0));
+      await desktop(binary, flags);
       return;
     }
     process.stdout.write(

@@ -3,11 +3,28 @@
  * serves. Everything the renderer may do goes through the bridge channels,
  * and every IPC message is checked to come from our own top-level page.
  */
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { app, BrowserWindow, ipcMain, session, shell, type IpcMainInvokeEvent, type WebContents } from 'electron';
+import {
+  app,
+  BrowserWindow,
+  ipcMain,
+  Menu,
+  nativeImage,
+  Notification,
+  screen,
+  session,
+  shell,
+  Tray,
+  type IpcMainInvokeEvent,
+  type MenuItemConstructorOptions,
+  type WebContents,
+} from 'electron';
 import pino from 'pino';
-import { bridgeChannels, err } from '../shared/protocol';
+import { bridgeChannels, err, type AppCommand } from '../shared/protocol';
+import { AlertWatch } from './desktop/alert-watch';
+import { isVisibleOn, loadWindowState, saveWindowState } from './desktop/window-state';
 import { Hub } from './hub/hub';
 import { defaultConfigDir } from './web/run';
 
@@ -15,6 +32,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const rendererIndex = path.join(here, '..', 'renderer', 'index.html');
 const rendererUrl = pathToFileURL(rendererIndex).href;
 const preloadPath = path.join(here, '..', 'preload', 'index.cjs');
+const windowStateSaveDelayMs = 500;
 
 const contentSecurityPolicy = [
   "default-src 'none'",
@@ -27,6 +45,25 @@ const contentSecurityPolicy = [
   "form-action 'none'",
   "frame-ancestors 'none'",
 ].join('; ');
+
+/** A 16×16 ring, drawn here so the app ships no binary asset for its tray. */
+function trayIcon(): Electron.NativeImage {
+  const size = 16;
+  const pixels = Buffer.alloc(size * size * 4);
+  for (let y = 0; y < size; y += 1) {
+    for (let x = 0; x < size; x += 1) {
+      const distance = Math.hypot(x - 7.5, y - 7.5);
+      const on = (distance > 4.5 && distance < 7) || distance < 2;
+      const offset = (y * size + x) * 4;
+      // BGRA
+      pixels[offset] = 0xff;
+      pixels[offset + 1] = 0xa3;
+      pixels[offset + 2] = 0x4a;
+      pixels[offset + 3] = on ? 0xff : 0;
+    }
+  }
+  return nativeImage.createFromBitmap(pixels, { width: size, height: size });
+}
 
 /** Only our own renderer page, as the top frame, may use the bridge. */
 function isTrustedSender(event: IpcMainInvokeEvent, window: BrowserWindow | null): boolean {
@@ -51,6 +88,51 @@ function hardenContents(contents: WebContents): void {
   });
 }
 
+function buildMenu(send: (command: AppCommand) => void): Menu {
+  const template: MenuItemConstructorOptions[] = [
+    {
+      label: 'File',
+      submenu: [
+        { label: 'Connect to Agents…', accelerator: 'CmdOrCtrl+N', click: () => send({ type: 'open-connect' }) },
+        { type: 'separator' },
+        { role: 'quit', accelerator: 'CmdOrCtrl+Q' },
+      ],
+    },
+    {
+      label: 'Cluster',
+      submenu: [{ label: 'Move Leadership…', accelerator: 'CmdOrCtrl+Shift+L', click: () => send({ type: 'open-failover' }) }],
+    },
+    {
+      label: 'View',
+      submenu: [
+        { label: 'Toggle Light/Dark Theme', accelerator: 'CmdOrCtrl+Shift+T', click: () => send({ type: 'toggle-theme' }) },
+        { type: 'separator' },
+        { role: 'resetZoom' },
+        { role: 'zoomIn' },
+        { role: 'zoomOut' },
+        { type: 'separator' },
+        { role: 'togglefullscreen' },
+      ],
+    },
+    { role: 'windowMenu' },
+  ];
+  return Menu.buildFromTemplate(template);
+}
+
+/** `quorumscope start` hands the demo cluster's file over, so the window opens connected to it. */
+async function demoProfile(): Promise<{ name: string; endpoints: string[]; token: string } | null> {
+  const file = process.env.QUORUMSCOPE_CONNECT_FILE;
+  if (file === undefined) return null;
+  try {
+    const cluster = JSON.parse(await readFile(file, 'utf8')) as { operatorToken?: unknown; nodes?: Array<{ http?: unknown }> };
+    const endpoints = (cluster.nodes ?? []).map((node) => node.http).filter((endpoint): endpoint is string => typeof endpoint === 'string');
+    if (typeof cluster.operatorToken !== 'string' || endpoints.length === 0) return null;
+    return { name: 'Demo cluster', endpoints, token: cluster.operatorToken };
+  } catch {
+    return null;
+  }
+}
+
 async function main(): Promise<void> {
   if (!app.requestSingleInstanceLock()) {
     app.quit();
@@ -59,6 +141,7 @@ async function main(): Promise<void> {
   app.enableSandbox();
   await app.whenReady();
   const logger = pino({ level: 'info', base: undefined });
+  const configDir = defaultConfigDir();
 
   session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
     callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [contentSecurityPolicy] } });
@@ -66,7 +149,7 @@ async function main(): Promise<void> {
   session.defaultSession.setPermissionRequestHandler((_contents, _permission, callback) => callback(false));
 
   const hub = await Hub.create({
-    configDir: defaultConfigDir(),
+    configDir,
     appInfo: { version: app.getVersion(), mode: 'desktop', platform: process.platform },
     clock: { nowMs: () => Date.now() },
     logger,
@@ -76,10 +159,15 @@ async function main(): Promise<void> {
     app.exit(1);
     return;
   }
+  const demo = await demoProfile();
+  if (demo !== null) await hub.data.connectProfile(demo);
 
+  const saved = await loadWindowState(configDir);
+  const placed = saved !== null && isVisibleOn(saved, screen.getAllDisplays().map((display) => display.workArea)) ? saved : null;
   let window: BrowserWindow | null = new BrowserWindow({
-    width: 1440,
-    height: 900,
+    width: placed?.width ?? 1440,
+    height: placed?.height ?? 900,
+    ...(placed === null ? {} : { x: placed.x, y: placed.y }),
     minWidth: 1024,
     minHeight: 700,
     title: 'Quorumscope',
@@ -96,6 +184,7 @@ async function main(): Promise<void> {
       spellcheck: false,
     },
   });
+  if (placed?.maximized) window.maximize();
   hardenContents(window.webContents);
   app.on('web-contents-created', (_event, contents) => hardenContents(contents));
   app.on('second-instance', () => {
@@ -104,12 +193,41 @@ async function main(): Promise<void> {
     window.focus();
   });
 
+  const send = (command: AppCommand) => {
+    if (window !== null && !window.isDestroyed()) window.webContents.send(bridgeChannels.command, command);
+  };
+  Menu.setApplicationMenu(buildMenu(send));
+
+  let saveTimer: NodeJS.Timeout | null = null;
+  const rememberWindow = () => {
+    if (saveTimer !== null) clearTimeout(saveTimer);
+    saveTimer = setTimeout(() => {
+      if (window === null || window.isDestroyed()) return;
+      const bounds = window.getNormalBounds();
+      void saveWindowState(configDir, { ...bounds, maximized: window.isMaximized() }).catch(() => undefined);
+    }, windowStateSaveDelayMs);
+  };
+  window.on('resize', rememberWindow);
+  window.on('move', rememberWindow);
+  window.on('maximize', rememberWindow);
+  window.on('unmaximize', rememberWindow);
+
+  const tray = new Tray(trayIcon());
+  tray.setToolTip('Quorumscope');
+  tray.on('click', () => window?.show());
+  const alerts = new AlertWatch();
+
   ipcMain.handle(bridgeChannels.request, async (event, name: unknown, arg: unknown) => {
     if (!isTrustedSender(event, window)) return err('forbidden', 'request from an untrusted frame');
     return hub.data.request(name, arg);
   });
   const unsubscribe = hub.data.subscribe((snapshot) => {
     if (window !== null && !window.isDestroyed()) window.webContents.send(bridgeChannels.snapshot, snapshot);
+    const { activeCount, fresh } = alerts.update(snapshot);
+    tray.setToolTip(activeCount === 0 ? 'Quorumscope: no active alerts' : `Quorumscope: ${activeCount} active alert${activeCount === 1 ? '' : 's'}`);
+    if (process.platform === 'darwin') tray.setTitle(activeCount === 0 ? '' : String(activeCount));
+    app.setBadgeCount(activeCount);
+    if (Notification.isSupported()) for (const notice of fresh) new Notification({ title: notice.title, body: notice.body }).show();
   });
 
   window.once('ready-to-show', () => window?.show());
@@ -118,6 +236,7 @@ async function main(): Promise<void> {
   });
   app.on('window-all-closed', () => {
     unsubscribe();
+    tray.destroy();
     hub.data.close();
     app.quit();
   });

@@ -5,7 +5,7 @@
  */
 import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
 import { bridgeChannels } from '../shared/protocol/channels';
-import type { HubSnapshot, QuorumscopeApi } from '../shared/protocol/bridge';
+import type { AppCommand, HubSnapshot, QuorumscopeApi } from '../shared/protocol/bridge';
 
 const api: QuorumscopeApi = {
   request: (name, arg) => ipcRenderer.invoke(bridgeChannels.request, name, arg),
@@ -14,6 +14,13 @@ const api: QuorumscopeApi = {
     ipcRenderer.on(bridgeChannels.snapshot, forward);
     return () => {
       ipcRenderer.removeListener(bridgeChannels.snapshot, forward);
+    };
+  },
+  onCommand: (listener) => {
+    const forward = (_event: IpcRendererEvent, command: AppCommand) => listener(command);
+    ipcRenderer.on(bridgeChannels.command, forward);
+    return () => {
+      ipcRenderer.removeListener(bridgeChannels.command, forward);
     };
   },
 };

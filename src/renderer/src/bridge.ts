@@ -51,6 +51,8 @@ function createWebApi(): QuorumscopeApi {
         socket.off(bridgeChannels.snapshot, listener);
       };
     },
+    // Web mode has no application menu: nothing ever arrives here.
+    onCommand: () => () => {},
   };
 }
 

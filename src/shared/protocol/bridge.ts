@@ -127,9 +127,18 @@ export function isBridgeRequestName(name: unknown): name is BridgeRequestName {
 
 export const ClusterRefSchema = z.object({ clusterId: ClusterIdSchema });
 
+/** What the desktop shell's menu asks of the renderer. Web mode has no menu and never sends one. */
+export type AppCommand = { type: 'open-connect' } | { type: 'toggle-theme' } | { type: 'open-failover' };
+const appCommandTypes: ReadonlySet<string> = new Set(['open-connect', 'toggle-theme', 'open-failover']);
+export function isAppCommand(value: unknown): value is AppCommand {
+  return typeof value === 'object' && value !== null && appCommandTypes.has((value as { type?: unknown }).type as string);
+}
+
 /** The API object the renderer gets, whichever transport carries it. */
 export interface QuorumscopeApi {
   request<N extends BridgeRequestName>(name: N, arg: BridgeRequestArg<N>): Promise<Result<BridgeResponses[N]>>;
   /** Subscribes to hub snapshots; returns the function that unsubscribes. */
   onSnapshot(listener: (snapshot: HubSnapshot) => void): () => void;
+  /** Subscribes to menu commands; returns the function that unsubscribes. */
+  onCommand(listener: (command: AppCommand) => void): () => void;
 }

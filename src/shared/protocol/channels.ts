@@ -5,4 +5,5 @@
 export const bridgeChannels = {
   request: 'bridge:request',
   snapshot: 'bridge:snapshot',
+  command: 'bridge:command',
 } as const;
