@@ -21,18 +21,19 @@ try {
   const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
   await page.goto(web.url);
   await page.getByTestId('leader-name').first().waitFor();
-  await page.evaluate(() => {
-    const seen: Record<string, number> = {};
-    (window as unknown as { seen: Record<string, number> }).seen = seen;
-    // Only added nodes are read (textContent, no layout), so measuring costs the page little.
+  // Strings, not closures: the page has no Node types, and tsx would wrap named functions in a helper the page lacks.
+  // Only added nodes are read (textContent, no layout), so measuring costs the page little.
+  await page.evaluate(`(() => {
+    const seen = {};
+    window.seen = seen;
     new MutationObserver((records) => {
       const now = Date.now();
       for (const record of records) {
-        const texts = record.type === 'characterData' ? [record.target.textContent ?? ''] : [...record.addedNodes].map((node) => node.textContent ?? '');
-        for (const text of texts) for (const match of text.matchAll(/latency-probe-(\d+)/g)) if (match[1] && seen[match[1]] === undefined) seen[match[1]] = now;
+        const texts = record.type === 'characterData' ? [record.target.textContent || ''] : [...record.addedNodes].map((node) => node.textContent || '');
+        for (const text of texts) for (const match of text.matchAll(/latency-probe-(\\d+)/g)) if (seen[match[1]] === undefined) seen[match[1]] = now;
       }
     }).observe(document.body, { childList: true, subtree: true, characterData: true });
-  });
+  })()`);
   const emitted: number[] = [];
   const source = cluster.nodes[0];
   for (let i = 0; i < eventsCount; i += 1) {
@@ -41,7 +42,7 @@ try {
     await new Promise((resolve) => setTimeout(resolve, eventSpacingMs));
   }
   await new Promise((resolve) => setTimeout(resolve, 1_000));
-  const seen = await page.evaluate(() => (window as unknown as { seen: Record<string, number> }).seen);
+  const seen = (await page.evaluate('window.seen')) as Record<string, number>;
   const latencies = emitted.map((at, i) => (seen[String(i)] ?? Number.NaN) - at).filter((value) => Number.isFinite(value));
   const result = {
     benchmark: 'dashboard-latency',

@@ -53,7 +53,7 @@ try {
   const cpuEnd = await processUsage(web.pid);
   const wallS = (Date.now() - startedAt) / 1_000;
   memory.push({ atS: Math.round(wallS), rssBytes: cpuEnd.rssBytes });
-  const frames = (await page.evaluate(() => (window as unknown as { frames_: number[] }).frames_)).slice(1);
+  const frames = ((await page.evaluate('window.frames_')) as number[]).slice(1);
   const first = memory[0]?.rssBytes ?? 0;
   const last = memory.at(-1)?.rssBytes ?? 0;
   const result = {

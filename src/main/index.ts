@@ -217,11 +217,7 @@ async function main(): Promise<void> {
   tray.on('click', () => window?.show());
   const alerts = new AlertWatch();
 
-  ipcMain.handle(bridgeChannels.request, async (event, name: unknown, arg: unknown) => {
-    if (!isTrustedSender(event, window)) return err('forbidden', 'request from an untrusted frame');
-    return hub.data.request(name, arg);
-  });
-  const unsubscribe = hub.data.subscribe((snapshot) => {
+  const subscription = hub.data.subscribe((snapshot) => {
     if (window !== null && !window.isDestroyed()) window.webContents.send(bridgeChannels.snapshot, snapshot);
     const { activeCount, fresh } = alerts.update(snapshot);
     tray.setToolTip(activeCount === 0 ? 'Quorumscope: no active alerts' : `Quorumscope: ${activeCount} active alert${activeCount === 1 ? '' : 's'}`);
@@ -229,13 +225,17 @@ async function main(): Promise<void> {
     app.setBadgeCount(activeCount);
     if (Notification.isSupported()) for (const notice of fresh) new Notification({ title: notice.title, body: notice.body }).show();
   });
+  ipcMain.handle(bridgeChannels.request, async (event, name: unknown, arg: unknown) => {
+    if (!isTrustedSender(event, window)) return err('forbidden', 'request from an untrusted frame');
+    return hub.data.request(name, arg, subscription);
+  });
 
   window.once('ready-to-show', () => window?.show());
   window.on('closed', () => {
     window = null;
   });
   app.on('window-all-closed', () => {
-    unsubscribe();
+    subscription.unsubscribe();
     tray.destroy();
     hub.data.close();
     app.quit();

@@ -14,7 +14,8 @@ function snapshot(alerts: Array<{ id: string; severity: 'critical' | 'warning' |
         access: 'viewer',
         failover: null,
         audit: [],
-        model: {
+        model: null,
+        overview: {
           alerts: alerts.map((alert) => ({
             id: alert.id,
             rule: 'no-leader',
@@ -29,7 +30,7 @@ function snapshot(alerts: Array<{ id: string; severity: 'critical' | 'warning' |
             mutedUntilMs: null,
             muted: alert.muted ?? false,
           })),
-        } as unknown as NonNullable<HubSnapshot['clusters'][number]['model']>,
+        } as unknown as NonNullable<HubSnapshot['clusters'][number]['overview']>,
       },
     ],
   };

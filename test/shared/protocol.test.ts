@@ -106,3 +106,11 @@ describe('protocol schemas', () => {
     if (!answer.ok) expect(answer.error.message).toContain('profile.endpoints: at least one agent endpoint is required');
   });
 });
+
+describe('commands are strict', () => {
+  it('refuses a command with an unknown field instead of trimming it', () => {
+    const answer = parse(CommandSchema, { type: 'leadership:transfer', to: 'n1', force: true }, 'command');
+    expect(answer.ok).toBe(false);
+    if (!answer.ok) expect(answer.error.message).toContain('force');
+  });
+});

@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { NodeIdSchema, describeIssues, err, type ErrorInfo, type Result } from '../../shared/protocol';
@@ -8,6 +9,12 @@ import { accessFor } from './tokens';
 
 /** Room for the largest CAS (two values) and its JSON quoting, no more. */
 export const httpBodyBytesMax = 4 * kvValueLengthMax + 4096;
+/**
+ * The router measures a key before decoding it: a key of kvKeyLengthMax UTF-16
+ * units percent-encodes to at most 9 characters per unit (3 UTF-8 bytes as
+ * %XX), so every valid key fits. The length is checked after decoding.
+ */
+const keyEncodedLengthMax = 9 * kvKeyLengthMax;
 const retryAfterSeconds = 1;
 
 const KeySchema = z.string().min(1).max(kvKeyLengthMax);
@@ -54,17 +61,52 @@ function sessionOf(request: FastifyRequest): Result<ClientSession | null> {
 }
 
 /**
+ * A request Node's HTTP parser refuses (bad method or version, oversize
+ * headers, garbage) never reaches Fastify's handlers: answer it here in the
+ * API's error shape, then hang up as Node does.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, body]: [number, string, ErrorInfo] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'Request Header Fields Too Large', { code: 'headers_too_large', message: 'the request headers exceed the size limit' }]
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'Request Timeout', { code: 'timeout', message: 'the request was not received in time' }]
+        : [400, 'Bad Request', { code: 'invalid_request', message: 'the request is not valid HTTP/1.1' }];
+  const json = JSON.stringify({ error: body });
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(json)}\r\nConnection: close\r\n\r\n${json}`);
+  }
+  socket.destroy();
+}
+
+/**
  * The replicated key-value API and the admin API of one node. Handlers
  * validate, then act, then answer; errors are `{ error: { code, message } }`
  * with a status that says what the client should do.
  */
 export function createHttpApi(options: HttpApiOptions): FastifyInstance {
   const { service } = options;
-  const app = Fastify({ logger: false, bodyLimit: httpBodyBytesMax, return503OnClosing: true });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: httpBodyBytesMax,
+    return503OnClosing: true,
+    maxParamLength: keyEncodedLengthMax,
+    // Errors the router raises before any handler runs answer in the API's own shape.
+    frameworkErrors: (error, _request, reply) => {
+      if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return sendError(reply, { code: 'invalid_key', message: `invalid key: 1 to ${kvKeyLengthMax} characters` });
+      if (error.code === 'FST_ERR_BAD_URL') return sendError(reply, { code: 'invalid_request', message: 'the URL path is not valid percent-encoded UTF-8' });
+      return sendError(reply, { code: 'invalid_request', message: error.message });
+    },
+    clientErrorHandler: answerClientError,
+  });
 
   app.setErrorHandler((error: { code?: string; statusCode?: number; message: string }, _request, reply) => {
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       return sendError(reply, { code: 'payload_too_large', message: `request body exceeds ${httpBodyBytesMax} bytes` });
+    }
+    if (error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return sendError(reply, { code: 'unsupported_media_type', message: 'request bodies must be application/json' });
     }
     if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
       return sendError(reply, { code: 'invalid_request', message: error.message });

@@ -70,7 +70,12 @@ export function startTelemetry(server: HttpServer, options: TelemetryOptions): T
     };
     socket.emit('agent:hello', hello);
     socket.join('viewers');
-    socket.on('command:request', async (input: unknown, ack: unknown) => {
+    socket.on('command:request', async (first: unknown, second: unknown) => {
+      // An emit with an ack but no payload hands us the ack first: it is answered (the payload is missing), not left waiting.
+      const payloadMissing = typeof first === 'function' && second === undefined;
+      const ack = payloadMissing ? first : second;
+      const input = payloadMissing ? undefined : first;
+      // Without an ack there is no one to answer, and a command nobody hears the outcome of is not run.
       if (typeof ack !== 'function') return;
       const reply = ack as (answer: CommandAck) => void;
       if (socket.data.access !== 'operator') return reply(err('forbidden', 'commands need the operator token'));

@@ -54,6 +54,10 @@ export function httpStatusFor(code: string): number {
       return 409;
     case 'payload_too_large':
       return 413;
+    case 'unsupported_media_type':
+      return 415;
+    case 'headers_too_large':
+      return 431;
     case 'no_leader':
     case 'not_leader':
     case 'transferring':

@@ -20,7 +20,7 @@ export class AlertWatch {
     const fresh: AlertNotice[] = [];
     const live = new Set<string>();
     for (const cluster of snapshot.clusters) {
-      for (const alert of cluster.model?.alerts ?? []) {
+      for (const alert of cluster.overview?.alerts ?? []) {
         activeCount += 1;
         const key = `${cluster.profileId}:${alert.id}:${alert.raisedAtMs}`;
         live.add(key);

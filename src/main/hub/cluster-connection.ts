@@ -4,6 +4,7 @@ import {
   preflightChecks,
   reduce,
   summarizeForRenderer,
+  summarizeOverview,
   type ClusterModel,
   type ModelMessage,
   type PreflightCheck,
@@ -80,15 +81,18 @@ export class ClusterConnection {
     for (const link of this.links) link.close();
   }
 
-  summary(): ClusterSummary {
+  /** The overview of this cluster, and its full view when `detailed`. */
+  summary(detailed = true): ClusterSummary {
     const access = this.links.map((link) => link.hello?.access).find((value) => value !== undefined) ?? null;
+    const heard = this.links.some((link) => link.hello !== null);
     return {
       profileId: this.profile.id,
       name: this.profile.name,
       clusterId: this.clusterId,
       links: this.links.map((link) => link.summary()),
       access,
-      model: this.links.some((link) => link.hello !== null) ? summarizeForRenderer(this.model) : null,
+      overview: heard ? summarizeOverview(this.model) : null,
+      model: heard && detailed ? summarizeForRenderer(this.model) : null,
       failover: this.failover,
       audit: this.audit.slice(-auditEntriesShownMax),
     };

@@ -24,6 +24,14 @@ export const snapshotIntervalMsMin = 1000 / 30;
 /** Link states age (connected → stale → unreachable) even when no message arrives. */
 const livenessRefreshMs = 500;
 
+/** One window's subscription to hub snapshots. */
+export interface HubSubscription {
+  readonly listener: (snapshot: HubSnapshot) => void;
+  /** The profile this window shows in full; null: the first connected cluster. */
+  focus: string | null;
+  unsubscribe(): void;
+}
+
 function safeUsername(): string {
   try {
     return os.userInfo().username;
@@ -48,7 +56,7 @@ type Handler<N extends BridgeRequestName> = (arg: BridgeRequestArg<N>) => Promis
  */
 export class Hub {
   private readonly connections = new Map<string, ClusterConnection>();
-  private readonly listeners = new Set<(snapshot: HubSnapshot) => void>();
+  private readonly subscriptions = new Set<HubSubscription>();
   private pushTimer: NodeJS.Timeout | null = null;
   private lastPushAtMs = 0;
   private readonly livenessTimer: NodeJS.Timeout;
@@ -78,6 +86,8 @@ export class Hub {
       'failover:preflight': async ({ profileId, target }) => this.withConnection(profileId, (c) => ok(c.preflight(target))),
       'failover:start': async ({ profileId, target }) => this.withConnection(profileId, (c) => c.transfer(target)),
       'drill:run': async ({ profileId, nodeId, drill }) => this.withConnection(profileId, (c) => c.drill(nodeId, drill)),
+      // Answered in `request`, which knows the asking window.
+      'view:focus': async ({ profileId }) => ok({ profileId }),
     };
     this.audit = new AuditLog(options.configDir);
     this.who = `${safeUsername()}@${os.hostname()}`;
@@ -94,11 +104,20 @@ export class Hub {
     return ok(new Hub(options, profiles.data));
   }
 
-  /** The one entry point for renderer requests, from IPC or from web mode. */
-  async request(name: unknown, arg: unknown): Promise<Result<unknown>> {
+  /**
+   * The one entry point for renderer requests, from IPC or from web mode.
+   * `from` is the asking window's subscription, for requests about its view.
+   */
+  async request(name: unknown, arg: unknown, from?: HubSubscription): Promise<Result<unknown>> {
     if (!isBridgeRequestName(name)) return err('unknown_request', `unknown request "${String(name)}"`);
     const parsed = parse(bridgeRequestSchemas[name], arg, name);
     if (!parsed.ok) return parsed;
+    if (name === 'view:focus') {
+      const { profileId } = parsed.data as BridgeRequestArg<'view:focus'>;
+      if (from !== undefined) from.focus = profileId;
+      this.schedulePush();
+      return ok({ profileId });
+    }
     const handler = this.handlers[name] as Handler<typeof name>;
     try {
       return await handler(parsed.data as never);
@@ -123,26 +142,57 @@ export class Hub {
     return this.connect(added.data.id);
   }
 
-  subscribe(listener: (snapshot: HubSnapshot) => void): () => void {
-    this.listeners.add(listener);
+  /**
+   * Subscribes a window to snapshots. Each window gets the overview of every
+   * cluster and the full view of the one it focuses, so dozens of clusters
+   * cost little: the heavy part is built once per push for whoever needs it.
+   */
+  subscribe(listener: (snapshot: HubSnapshot) => void): HubSubscription {
+    const subscription: HubSubscription = {
+      listener,
+      focus: null,
+      unsubscribe: () => {
+        this.subscriptions.delete(subscription);
+      },
+    };
+    this.subscriptions.add(subscription);
     // The first snapshot goes out at once; it counts against the push rate like any other.
     this.lastPushAtMs = this.options.clock.nowMs();
-    listener(this.snapshot());
-    return () => this.listeners.delete(listener);
+    listener(this.snapshotFor([subscription])[0] ?? this.snapshot());
+    return subscription;
   }
 
+  /** Every cluster in full: for tests and tools, not pushed to windows. */
   snapshot(): HubSnapshot {
     return {
       atMs: this.options.clock.nowMs(),
-      clusters: [...this.connections.values()].map((connection) => connection.summary()),
+      clusters: [...this.connections.values()].map((connection) => connection.summary(true)),
     };
+  }
+
+  private snapshotFor(subscriptions: HubSubscription[]): HubSnapshot[] {
+    const atMs = this.options.clock.nowMs();
+    const connections = [...this.connections.values()];
+    const first = connections[0]?.profile.id ?? null;
+    const focusOf = (subscription: HubSubscription) =>
+      subscription.focus !== null && this.connections.has(subscription.focus) ? subscription.focus : first;
+    const focused = new Set(subscriptions.map(focusOf));
+    const brief = new Map(connections.map((connection) => [connection.profile.id, connection.summary(false)]));
+    const full = new Map(connections.filter((connection) => focused.has(connection.profile.id)).map((connection) => [connection.profile.id, connection.summary(true)]));
+    return subscriptions.map((subscription) => {
+      const focus = focusOf(subscription);
+      return {
+        atMs,
+        clusters: connections.map((connection) => (connection.profile.id === focus ? full.get(focus) : undefined) ?? brief.get(connection.profile.id)!),
+      };
+    });
   }
 
   close(): void {
     clearInterval(this.livenessTimer);
     if (this.pushTimer !== null) clearTimeout(this.pushTimer);
     for (const id of [...this.connections.keys()]) this.disconnect(id);
-    this.listeners.clear();
+    this.subscriptions.clear();
   }
 
   private connect(profileId: string): Result<ClusterSummary> {
@@ -179,13 +229,17 @@ export class Hub {
 
   /** Coalesces bursts into at most one push per `snapshotIntervalMsMin`. */
   private schedulePush(): void {
-    if (this.pushTimer !== null || this.listeners.size === 0) return;
+    if (this.pushTimer !== null || this.subscriptions.size === 0) return;
     const waitMs = Math.max(0, this.lastPushAtMs + snapshotIntervalMsMin - this.options.clock.nowMs());
     this.pushTimer = setTimeout(() => {
       this.pushTimer = null;
       this.lastPushAtMs = this.options.clock.nowMs();
-      const snapshot = this.snapshot();
-      for (const listener of this.listeners) listener(snapshot);
+      const subscriptions = [...this.subscriptions];
+      const snapshots = this.snapshotFor(subscriptions);
+      subscriptions.forEach((subscription, i) => {
+        const snapshot = snapshots[i];
+        if (snapshot !== undefined) subscription.listener(snapshot);
+      });
     }, waitMs);
   }
 }

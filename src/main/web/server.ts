@@ -78,13 +78,13 @@ export async function startWebServer(options: WebServerOptions): Promise<Result<
     next(new Error('unauthorized: open the URL that `quorumscope web` printed'));
   });
   io.on('connection', (socket) => {
-    const unsubscribe = options.hub.subscribe((snapshot: HubSnapshot) => socket.emit(bridgeChannels.snapshot, snapshot));
+    const subscription = options.hub.subscribe((snapshot: HubSnapshot) => socket.emit(bridgeChannels.snapshot, snapshot));
     socket.on(bridgeChannels.request, async (name: unknown, arg: unknown, ack: unknown) => {
       if (typeof ack !== 'function') return;
-      const answer = await options.hub.request(name, arg);
+      const answer = await options.hub.request(name, arg, subscription);
       (ack as (answer: Result<unknown>) => void)(answer);
     });
-    socket.on('disconnect', unsubscribe);
+    socket.on('disconnect', () => subscription.unsubscribe());
   });
 
   try {

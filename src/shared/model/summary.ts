@@ -163,3 +163,36 @@ export function summarizeForRenderer(model: ClusterModel): ClusterModelSummary {
     attentionAlertCount: alerts.filter((alert) => !alert.muted && !alert.acknowledged).length,
   };
 }
+
+/** What the overview and the desktop shell need of every cluster: small enough to push for dozens of clusters. */
+export interface ClusterOverviewFacts {
+  atMs: number;
+  health: Health;
+  healthReason: string;
+  leader: string | null;
+  epochNoun: string;
+  epochLabel: string;
+  tolerable: number | null;
+  activeAlertCount: number;
+  attentionAlertCount: number;
+  /** Active alerts, most severe first; the tray badge and notifications read these. */
+  alerts: AlertView[];
+}
+
+export function summarizeOverview(model: ClusterModel): ClusterOverviewFacts {
+  const alerts = model.alerts
+    .map((alert) => ({ ...alert, muted: isMuted(alert, model.nowMs) }))
+    .sort((a, b) => compareSeverity(b.severity, a.severity) || b.raisedAtMs - a.raisedAtMs);
+  return {
+    atMs: model.nowMs,
+    health: model.health,
+    healthReason: model.healthReason,
+    leader: model.leader?.nodeId ?? null,
+    epochNoun: epochNoun(model.engine),
+    epochLabel: model.epochLabel,
+    tolerable: model.faultTolerance.tolerable,
+    activeAlertCount: alerts.length,
+    attentionAlertCount: alerts.filter((alert) => !alert.muted && !alert.acknowledged).length,
+    alerts,
+  };
+}

@@ -35,23 +35,24 @@ export const CorruptTargetSchema = z.enum(['segment', 'snapshot']);
 export const CorruptFaultSchema = z.enum(['bit-flip', 'zero-sector', 'truncate', 'misdirect', 'stale']);
 
 export const DrillSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('pause'), durationMs: z.number().int().min(1).max(600_000).nullable() }),
-  z.object({ kind: z.literal('resume') }),
-  z.object({ kind: z.literal('isolate'), peers: z.array(nodeId).max(64).nullable() }),
-  z.object({ kind: z.literal('heal') }),
-  z.object({ kind: z.literal('slow-disk'), delayMs }),
-  z.object({ kind: z.literal('slow-network'), delayMs }),
-  z.object({ kind: z.literal('corrupt'), target: CorruptTargetSchema, fault: CorruptFaultSchema, seed: z.number().int().nonnegative().optional() }),
+  z.strictObject({ kind: z.literal('pause'), durationMs: z.number().int().min(1).max(600_000).nullable() }),
+  z.strictObject({ kind: z.literal('resume') }),
+  z.strictObject({ kind: z.literal('isolate'), peers: z.array(nodeId).max(64).nullable() }),
+  z.strictObject({ kind: z.literal('heal') }),
+  z.strictObject({ kind: z.literal('slow-disk'), delayMs }),
+  z.strictObject({ kind: z.literal('slow-network'), delayMs }),
+  z.strictObject({ kind: z.literal('corrupt'), target: CorruptTargetSchema, fault: CorruptFaultSchema, seed: z.number().int().nonnegative().optional() }),
 ]);
 export type Drill = z.infer<typeof DrillSchema>;
 
+/** Strict: a command with a field we do not know is refused, not silently trimmed. */
 export const CommandSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('leadership:transfer'), to: nodeId }),
-  z.object({ type: z.literal('leadership:step-down') }),
-  z.object({ type: z.literal('member:add'), node: nodeId, peerAddress: z.string().min(3).max(255), learner: z.boolean() }),
-  z.object({ type: z.literal('member:remove'), node: nodeId }),
-  z.object({ type: z.literal('scrub:start') }),
-  z.object({ type: z.literal('drill:run'), drill: DrillSchema }),
+  z.strictObject({ type: z.literal('leadership:transfer'), to: nodeId }),
+  z.strictObject({ type: z.literal('leadership:step-down') }),
+  z.strictObject({ type: z.literal('member:add'), node: nodeId, peerAddress: z.string().min(3).max(255), learner: z.boolean() }),
+  z.strictObject({ type: z.literal('member:remove'), node: nodeId }),
+  z.strictObject({ type: z.literal('scrub:start') }),
+  z.strictObject({ type: z.literal('drill:run'), drill: DrillSchema }),
 ]);
 export type Command = z.infer<typeof CommandSchema>;
 

@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import type { ClusterModelSummary, PreflightCheck } from '../model';
+import type { ClusterModelSummary, ClusterOverviewFacts, PreflightCheck } from '../model';
 import { DrillSchema } from './agent-wire';
 import { ClusterIdSchema, NodeIdSchema } from './model';
 import type { Result } from './result';
+import { replayRequestSchemas, type ReplayResponses, type ReplayState } from './replay';
 
 /**
  * The narrow API between the hub and the renderer. The Electron preload exposes
@@ -74,6 +75,9 @@ export interface ClusterSummary {
   links: LinkSummary[];
   /** What the profile's token allows, once an agent has said. */
   access: 'viewer' | 'operator' | null;
+  /** Health, leader and alerts of every cluster, on every push. */
+  overview: ClusterOverviewFacts | null;
+  /** The full view, only for the cluster this window focuses (see 'view:focus'). */
   model: ClusterModelSummary | null;
   failover: FailoverProgress | null;
   /** The latest operator actions on this cluster, newest last. */
@@ -84,6 +88,8 @@ export interface ClusterSummary {
 export interface HubSnapshot {
   atMs: number;
   clusters: ClusterSummary[];
+  /** Set while replaying a recording: the renderer shows this instead of the live clusters. */
+  replay: ReplayState | null;
 }
 
 /** Requests the renderer may make, with the schema of their argument. */
@@ -103,11 +109,13 @@ export const bridgeRequestSchemas = {
   'failover:preflight': z.object({ profileId: z.string().min(1).max(64), target: NodeIdSchema }),
   'failover:start': z.object({ profileId: z.string().min(1).max(64), target: NodeIdSchema }),
   'drill:run': z.object({ profileId: z.string().min(1).max(64), nodeId: NodeIdSchema, drill: DrillSchema }),
+  /** Which cluster this window shows in full; null for the first connected one. */
+  'view:focus': z.object({ profileId: z.string().min(1).max(64).nullable() }),
 } as const;
 export type BridgeRequestName = keyof typeof bridgeRequestSchemas;
 export type BridgeRequestArg<N extends BridgeRequestName> = z.infer<(typeof bridgeRequestSchemas)[N]>;
 
-export interface BridgeResponses {
+export interface BridgeResponses extends ReplayResponses {
   'app:info': AppInfo;
   'profiles:list': ProfileSummary[];
   'profiles:add': ProfileSummary;
@@ -119,6 +127,7 @@ export interface BridgeResponses {
   'failover:preflight': { target: string; checks: PreflightCheck[] };
   'failover:start': AuditEntry;
   'drill:run': { detail: string };
+  'view:focus': { profileId: string | null };
 }
 
 export function isBridgeRequestName(name: unknown): name is BridgeRequestName {

@@ -45,7 +45,7 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-export async function startTestCluster(options: { nodes: number; allowDrills?: boolean }): Promise<TestCluster> {
+export async function startTestCluster(options: { nodes: number; allowDrills?: boolean; tickIntervalMs?: number }): Promise<TestCluster> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'qs-cluster-'));
   const basePort = await freeBasePort(options.nodes);
   const logs: string[] = [];
@@ -55,6 +55,7 @@ export async function startTestCluster(options: { nodes: number; allowDrills?: b
     dir,
     basePort,
     allowDrills: options.allowDrills ?? false,
+    ...(options.tickIntervalMs === undefined ? {} : { tickIntervalMs: options.tickIntervalMs }),
     entry,
     log: (line) => {
       logs.push(line);

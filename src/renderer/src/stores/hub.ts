@@ -91,6 +91,11 @@ export const useHubStore = defineStore('hub', () => {
     return answer.ok ? null : answer.error;
   }
 
+  /** Tells the hub which cluster this window shows in full. */
+  async function focus(profileId: string | null): Promise<void> {
+    await bridge?.request('view:focus', { profileId });
+  }
+
   function dismissError(): void {
     lastError.value = null;
   }
@@ -119,6 +124,7 @@ export const useHubStore = defineStore('hub', () => {
     preflight,
     startFailover,
     runDrill,
+    focus,
     dismissError,
   };
 });

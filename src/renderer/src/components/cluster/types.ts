@@ -1,11 +1,11 @@
-import type { ClusterModelSummary } from '../../../../shared/model';
+import type { ClusterOverviewFacts } from '../../../../shared/model';
 
 /** Where a manual failover stands, as the caller tells the failover dialog. */
 export type FailoverPhase = 'select' | 'in-progress' | 'succeeded' | 'failed';
 
-/** One row of the cluster overview: a connected profile and, once agents report, its model summary. */
+/** One row of the cluster overview: a connected profile and, once agents report, its overview facts. */
 export interface ClusterOverviewEntry {
   profileId: string;
   name: string;
-  summary: ClusterModelSummary | null;
+  summary: ClusterOverviewFacts | null;
 }

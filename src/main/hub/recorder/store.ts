@@ -1,0 +1,376 @@
+import Database from 'better-sqlite3';
+import type { ClusterModel, LagPoint, ModelMessage } from '../../../shared/model';
+import type { StatusSample } from '../../../shared/protocol';
+import { decodeChunk, encodeChunk, flatten, leafCount, pack, packCompressed, unflatten, unpack, unpackCompressed, type Leaf } from './codec';
+
+/**
+ * The recording database: one SQLite file (WAL, synchronous=NORMAL) per hub,
+ * and the same schema for an exported `.qsrec`. See README.md for the tables.
+ */
+
+export const recordingFormat = 'quorumscope-recording';
+export const recordingFormatVersion = 1;
+/** A sample chunk never spans two windows of this length, so a seek decodes at most two per node. */
+export const chunkWindowMs = 5_000;
+export const chunkSamplesMax = 200;
+
+const schemaSql = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sources (source TEXT PRIMARY KEY, name TEXT NOT NULL, cluster_id TEXT);
+CREATE TABLE IF NOT EXISTS shapes (id INTEGER PRIMARY KEY, shape TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS chunks (
+  source TEXT NOT NULL, node TEXT NOT NULL, start_ms REAL NOT NULL, end_ms REAL NOT NULL,
+  first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, count INTEGER NOT NULL, shape INTEGER NOT NULL, body BLOB NOT NULL,
+  PRIMARY KEY (source, node, first_seq)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS chunks_by_time ON chunks (source, start_ms);
+CREATE TABLE IF NOT EXISTS pending (source TEXT NOT NULL, last_seq INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (source, last_seq)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS messages (source TEXT NOT NULL, seq INTEGER NOT NULL, at_ms REAL NOT NULL, kind TEXT NOT NULL, body BLOB NOT NULL, PRIMARY KEY (source, seq)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS messages_by_time ON messages (source, at_ms);
+CREATE TABLE IF NOT EXISTS keyframes (source TEXT NOT NULL, seq INTEGER NOT NULL, at_ms REAL NOT NULL, full INTEGER NOT NULL, model BLOB NOT NULL, lag BLOB NOT NULL, PRIMARY KEY (source, seq)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS keyframes_by_time ON keyframes (source, at_ms);
+CREATE TABLE IF NOT EXISTS incidents (id TEXT PRIMARY KEY, source TEXT NOT NULL, body TEXT NOT NULL, start_ms REAL NOT NULL, end_ms REAL NOT NULL);
+`;
+
+export interface SequencedMessage {
+  seq: number;
+  message: ModelMessage;
+}
+
+/** A keyframe's lag history: per node the series length and the points new since the previous keyframe. */
+export type LagPart = Record<string, { count: number; tail: LagPoint[] }>;
+
+export interface KeyframeRow {
+  seq: number;
+  atMs: number;
+  full: boolean;
+  model: Omit<ClusterModel, 'lagHistory'>;
+  lag: LagPart;
+}
+
+export interface ChunkInput {
+  node: string;
+  shape: string;
+  rows: Leaf[][];
+  startMs: number;
+  endMs: number;
+  firstSeq: number;
+  lastSeq: number;
+}
+
+interface ChunkRow {
+  node: string;
+  first_seq: number;
+  last_seq: number;
+  shape: number;
+  body: Buffer;
+}
+
+/** One sample row: [seq, atMs, ...leaves of the status]. */
+export function sampleLeaves(seq: number, sample: StatusSample, leaves: Leaf[]): string {
+  leaves.push(seq, sample.atMs);
+  return flatten(sample.status, leaves);
+}
+
+export class RecordingStore {
+  readonly db: Database.Database;
+  private readonly shapeIds = new Map<string, number>();
+  private readonly shapes = new Map<number, { parsed: unknown; width: number }>();
+  private readonly statements;
+
+  /** Opens (creating if asked) a recording database. Throws on a file SQLite cannot open. */
+  constructor(
+    readonly path: string,
+    options: { readonly?: boolean; create?: boolean } = {},
+  ) {
+    this.db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: !(options.create ?? false) });
+    if (!(options.readonly ?? false)) {
+      this.db.pragma('auto_vacuum = INCREMENTAL');
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.db.exec(schemaSql);
+      const insertMeta = this.db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)');
+      insertMeta.run('format', recordingFormat);
+      insertMeta.run('formatVersion', String(recordingFormatVersion));
+      insertMeta.run('createdAtMs', String(Date.now()));
+    }
+    this.statements = options.readonly ?? false ? null : this.prepareWrites();
+  }
+
+  private prepareWrites() {
+    return {
+      source: this.db.prepare('INSERT INTO sources (source, name, cluster_id) VALUES (?, ?, ?) ON CONFLICT (source) DO UPDATE SET name = excluded.name, cluster_id = coalesce(excluded.cluster_id, cluster_id)'),
+      shape: this.db.prepare('INSERT INTO shapes (shape) VALUES (?) ON CONFLICT (shape) DO UPDATE SET shape = shape RETURNING id'),
+      chunk: this.db.prepare('INSERT OR REPLACE INTO chunks (source, node, start_ms, end_ms, first_seq, last_seq, count, shape, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      pending: this.db.prepare('INSERT OR REPLACE INTO pending (source, last_seq, body) VALUES (?, ?, ?)'),
+      dropPending: this.db.prepare('DELETE FROM pending WHERE source = ? AND last_seq < ?'),
+      message: this.db.prepare('INSERT OR REPLACE INTO messages (source, seq, at_ms, kind, body) VALUES (?, ?, ?, ?, ?)'),
+      keyframe: this.db.prepare('INSERT OR REPLACE INTO keyframes (source, seq, at_ms, full, model, lag) VALUES (?, ?, ?, ?, ?, ?)'),
+      incident: this.db.prepare('INSERT OR REPLACE INTO incidents (id, source, body, start_ms, end_ms) VALUES (?, ?, ?, ?, ?)'),
+    };
+  }
+
+  private writes() {
+    if (this.statements === null) throw new Error('the recording is open read-only');
+    return this.statements;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+
+  meta(key: string): string | null {
+    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    return row?.value ?? null;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(key, value);
+  }
+
+  transaction<T>(work: () => T): T {
+    return this.db.transaction(work)();
+  }
+
+  putSource(source: string, name: string, clusterId: string | null): void {
+    this.writes().source.run(source, name, clusterId);
+  }
+
+  sources(): { source: string; name: string; clusterId: string | null }[] {
+    return (this.db.prepare('SELECT source, name, cluster_id AS clusterId FROM sources ORDER BY source').all() as { source: string; name: string; clusterId: string | null }[]).map((row) => ({ ...row }));
+  }
+
+  /** The highest sequence number stored for a source, so a restarted recorder continues after it. */
+  lastSeq(source: string): number {
+    const row = this.db
+      .prepare(
+        `SELECT max(coalesce((SELECT max(last_seq) FROM chunks WHERE source = @s), 0), coalesce((SELECT max(seq) FROM messages WHERE source = @s), 0),
+         coalesce((SELECT max(last_seq) FROM pending WHERE source = @s), 0), coalesce((SELECT max(seq) FROM keyframes WHERE source = @s), 0)) AS seq`,
+      )
+      .get({ s: source }) as { seq: number };
+    return row.seq;
+  }
+
+  timeRange(source: string): { startMs: number; endMs: number } | null {
+    const row = this.db
+      .prepare(
+        `SELECT min(lo) AS startMs, max(hi) AS endMs FROM (
+           SELECT min(start_ms) AS lo, max(end_ms) AS hi FROM chunks WHERE source = @s
+           UNION ALL SELECT min(at_ms), max(at_ms) FROM messages WHERE source = @s
+           UNION ALL SELECT min(at_ms), max(at_ms) FROM keyframes WHERE source = @s)`,
+      )
+      .get({ s: source }) as { startMs: number | null; endMs: number | null };
+    return row.startMs === null || row.endMs === null ? null : { startMs: row.startMs, endMs: row.endMs };
+  }
+
+  shapeId(shape: string): number {
+    const known = this.shapeIds.get(shape);
+    if (known !== undefined) return known;
+    const row = this.writes().shape.get(shape) as { id: number };
+    this.shapeIds.set(shape, row.id);
+    return row.id;
+  }
+
+  private shape(id: number): { parsed: unknown; width: number } {
+    const known = this.shapes.get(id);
+    if (known !== undefined) return known;
+    const row = this.db.prepare('SELECT shape FROM shapes WHERE id = ?').get(id) as { shape: string } | undefined;
+    if (row === undefined) throw new Error(`a chunk refers to shape ${id}, which the file does not hold`);
+    const parsed: unknown = JSON.parse(row.shape);
+    const entry = { parsed, width: leafCount(parsed) };
+    this.shapes.set(id, entry);
+    return entry;
+  }
+
+  putChunk(source: string, chunk: ChunkInput): void {
+    const body = encodeChunk(chunk.rows);
+    this.writes().chunk.run(source, chunk.node, chunk.startMs, chunk.endMs, chunk.firstSeq, chunk.lastSeq, chunk.rows.length, this.shapeId(chunk.shape), body);
+  }
+
+  /** Samples not yet in a sealed chunk, so that a crash loses none of what was flushed. */
+  putPending(source: string, lastSeq: number, samples: SequencedMessage[]): void {
+    this.writes().pending.run(source, lastSeq, pack(samples));
+  }
+
+  dropPendingBefore(source: string, seq: number): void {
+    this.writes().dropPending.run(source, seq);
+  }
+
+  putMessage(source: string, seq: number, message: ModelMessage): void {
+    const atMs = message.kind === 'sample' ? message.sample.atMs : message.kind === 'event' ? message.event.atMs : message.atMs;
+    this.writes().message.run(source, seq, atMs, message.kind, pack(message));
+  }
+
+  putKeyframe(source: string, row: KeyframeRow): void {
+    this.writes().keyframe.run(source, row.seq, row.atMs, row.full ? 1 : 0, packCompressed(row.model), packCompressed(row.lag));
+  }
+
+  putIncidentRow(id: string, source: string, body: string, startMs: number, endMs: number): void {
+    this.writes().incident.run(id, source, body, startMs, endMs);
+  }
+
+  incidentRows(source?: string): { id: string; body: string }[] {
+    const sql = `SELECT id, body FROM incidents ${source === undefined ? '' : 'WHERE source = @s'} ORDER BY start_ms`;
+    return this.db.prepare(sql).all(source === undefined ? {} : { s: source }) as { id: string; body: string }[];
+  }
+
+  /** Keyframes from the latest full one at or before `atMs` up to the latest at or before it, oldest first. */
+  keyframeChain(source: string, atMs: number): KeyframeRow[] {
+    const full = this.db.prepare('SELECT seq FROM keyframes WHERE source = ? AND at_ms <= ? AND full = 1 ORDER BY at_ms DESC, seq DESC LIMIT 1').get(source, atMs) as { seq: number } | undefined;
+    const first =
+      full ?? (this.db.prepare('SELECT seq FROM keyframes WHERE source = ? AND full = 1 ORDER BY seq LIMIT 1').get(source) as { seq: number } | undefined);
+    if (first === undefined) return [];
+    const rows = this.db
+      .prepare('SELECT seq, at_ms AS atMs, full, model, lag FROM keyframes WHERE source = ? AND seq >= ? AND (at_ms <= ? OR seq = ?) ORDER BY seq')
+      .all(source, first.seq, atMs, first.seq) as { seq: number; atMs: number; full: number; model: Buffer; lag: Buffer }[];
+    // Only the last keyframe's model is needed; every lag part is.
+    return rows.map((row, index) => ({
+      seq: row.seq,
+      atMs: row.atMs,
+      full: row.full === 1,
+      model: index === rows.length - 1 ? (unpackCompressed(row.model) as KeyframeRow['model']) : (null as unknown as KeyframeRow['model']),
+      lag: unpackCompressed(row.lag) as LagPart,
+    }));
+  }
+
+  keyframeTimes(source: string): { seq: number; atMs: number; full: boolean }[] {
+    return (this.db.prepare('SELECT seq, at_ms AS atMs, full FROM keyframes WHERE source = ? ORDER BY seq').all(source) as { seq: number; atMs: number; full: number }[]).map((row) => ({
+      seq: row.seq,
+      atMs: row.atMs,
+      full: row.full === 1,
+    }));
+  }
+
+  /**
+   * Every recorded message of a source with `fromSeq < seq` and `fromMs <= atMs < toMs`, in
+   * sequence order: non-sample messages, sealed chunks and samples still pending.
+   */
+  messagesBetween(source: string, fromSeq: number, fromMs: number, toMs: number): SequencedMessage[] {
+    const out: SequencedMessage[] = [];
+    const rows = this.db.prepare('SELECT seq, body FROM messages WHERE source = ? AND at_ms >= ? AND at_ms < ? AND seq > ?').all(source, fromMs, toMs, fromSeq) as { seq: number; body: Buffer }[];
+    for (const row of rows) out.push({ seq: row.seq, message: unpack(row.body) as ModelMessage });
+    const windowStartMs = Math.floor(fromMs / chunkWindowMs) * chunkWindowMs;
+    const chunks = this.db
+      .prepare('SELECT node, first_seq, last_seq, shape, body FROM chunks WHERE source = ? AND start_ms >= ? AND start_ms < ? AND last_seq > ?')
+      .all(source, windowStartMs, toMs, fromSeq) as ChunkRow[];
+    const sealed = new Map<string, { first: number; last: number }[]>();
+    for (const chunk of chunks) {
+      const { parsed, width } = this.shape(chunk.shape);
+      for (const row of decodeChunk(chunk.body, width + 2)) {
+        const seq = row[0] as number;
+        const atMs = row[1] as number;
+        if (seq <= fromSeq || atMs < fromMs || atMs >= toMs) continue;
+        const status = unflatten(parsed, row, { at: 2 }) as StatusSample['status'];
+        out.push({ seq, message: { kind: 'sample', sample: { atMs, status } } });
+      }
+      const ranges = sealed.get(chunk.node) ?? [];
+      ranges.push({ first: chunk.first_seq, last: chunk.last_seq });
+      sealed.set(chunk.node, ranges);
+    }
+    for (const pending of this.pendingSamples(source, fromSeq)) {
+      if (pending.message.kind !== 'sample') continue;
+      const { atMs, status } = pending.message.sample;
+      if (atMs < fromMs || atMs >= toMs || this.isSealed(source, status.nodeId, pending.seq, sealed)) continue;
+      out.push(pending);
+    }
+    return out.sort((a, b) => a.seq - b.seq);
+  }
+
+  private isSealed(source: string, node: string, seq: number, known: Map<string, { first: number; last: number }[]>): boolean {
+    if ((known.get(node) ?? []).some((range) => range.first <= seq && seq <= range.last)) return true;
+    return this.db.prepare('SELECT 1 FROM chunks WHERE source = ? AND node = ? AND first_seq <= ? AND last_seq >= ? LIMIT 1').get(source, node, seq, seq) !== undefined;
+  }
+
+  pendingSamples(source: string, afterSeq: number): SequencedMessage[] {
+    const rows = this.db.prepare('SELECT body FROM pending WHERE source = ? AND last_seq > ? ORDER BY last_seq').all(source, afterSeq) as { body: Buffer }[];
+    return rows.flatMap((row) => (unpack(row.body) as SequencedMessage[]).filter((entry) => entry.seq > afterSeq));
+  }
+
+  /** The next time at or after `atMs` with anything recorded, to skip gaps quickly; null at the end. */
+  nextDataMs(source: string, atMs: number): number | null {
+    const row = this.db
+      .prepare(
+        `SELECT min(t) AS t FROM (SELECT min(start_ms) AS t FROM chunks WHERE source = @s AND end_ms >= @a
+         UNION ALL SELECT min(at_ms) FROM messages WHERE source = @s AND at_ms >= @a)`,
+      )
+      .get({ s: source, a: atMs }) as { t: number | null };
+    const pending = this.pendingSamples(source, 0).find((entry) => entry.message.kind === 'sample' && entry.message.sample.atMs >= atMs);
+    const pendingMs = pending?.message.kind === 'sample' ? pending.message.sample.atMs : null;
+    if (row.t === null) return pendingMs;
+    return pendingMs === null ? Math.max(row.t, atMs) : Math.max(Math.min(row.t, pendingMs), atMs);
+  }
+
+  /** Event messages (not samples or ticks) per bucket, for the scrubber. */
+  eventDensity(source: string, startMs: number, endMs: number, buckets: number): number[] {
+    const widthMs = Math.max(1, (endMs - startMs) / buckets);
+    const counts = new Array<number>(buckets).fill(0);
+    const rows = this.db
+      .prepare("SELECT CAST((at_ms - @from) / @width AS INTEGER) AS bucket, count(*) AS n FROM messages WHERE source = @s AND kind IN ('event', 'operator', 'link') AND at_ms >= @from AND at_ms <= @to GROUP BY bucket")
+      .all({ s: source, from: startMs, to: endMs, width: widthMs }) as { bucket: number; n: number }[];
+    for (const row of rows) counts[Math.min(buckets - 1, Math.max(0, row.bucket))] += row.n;
+    return counts;
+  }
+
+  /** The time of the nearest event message strictly after (or before) `atMs`. */
+  adjacentEventMs(source: string, atMs: number, direction: 1 | -1): number | null {
+    const sql =
+      direction === 1
+        ? "SELECT at_ms AS t FROM messages WHERE source = ? AND kind = 'event' AND at_ms > ? ORDER BY at_ms LIMIT 1"
+        : "SELECT at_ms AS t FROM messages WHERE source = ? AND kind = 'event' AND at_ms < ? ORDER BY at_ms DESC LIMIT 1";
+    const row = this.db.prepare(sql).get(source, atMs) as { t: number } | undefined;
+    return row?.t ?? null;
+  }
+
+  /** Bytes in use (free pages excluded). */
+  sizeBytes(): number {
+    const pageSize = this.db.pragma('page_size', { simple: true }) as number;
+    const pages = this.db.pragma('page_count', { simple: true }) as number;
+    const free = this.db.pragma('freelist_count', { simple: true }) as number;
+    return (pages - free) * pageSize;
+  }
+
+  /** Deletes everything of every source older than `beforeMs`. */
+  deleteBefore(beforeMs: number): void {
+    this.transaction(() => {
+      this.db.prepare('DELETE FROM chunks WHERE end_ms < ?').run(beforeMs);
+      this.db.prepare('DELETE FROM messages WHERE at_ms < ?').run(beforeMs);
+      this.db.prepare('DELETE FROM keyframes WHERE at_ms < ?').run(beforeMs);
+      this.db.prepare('DELETE FROM incidents WHERE end_ms < ?').run(beforeMs);
+    });
+    this.db.pragma('incremental_vacuum');
+  }
+
+  oldestMs(): number | null {
+    const row = this.db.prepare('SELECT min(t) AS t FROM (SELECT min(start_ms) AS t FROM chunks UNION ALL SELECT min(at_ms) FROM messages)').get() as { t: number | null };
+    return row.t;
+  }
+
+  checkpoint(): void {
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+  }
+}
+
+/** Rebuilds a keyframe's full lag history from the chain of lag parts that ends with it. */
+export function lagHistoryFromChain(chain: KeyframeRow[], intervalMs: number): Record<string, LagPoint[]> {
+  const byNode = new Map<string, Map<number, LagPoint>>();
+  for (const keyframe of chain) {
+    for (const [nodeId, part] of Object.entries(keyframe.lag)) {
+      const points = byNode.get(nodeId) ?? new Map<number, LagPoint>();
+      // A later keyframe may hold a newer version of a bucket's point (the peak within the bucket): it wins.
+      for (const point of part.tail) points.set(Math.floor(point.atMs / intervalMs), point);
+      byNode.set(nodeId, points);
+    }
+  }
+  const last = chain.at(-1);
+  const history: Record<string, LagPoint[]> = {};
+  for (const [nodeId, part] of Object.entries(last?.lag ?? {})) {
+    const points = [...(byNode.get(nodeId)?.values() ?? [])].sort((a, b) => a.atMs - b.atMs);
+    history[nodeId] = points.slice(Math.max(0, points.length - part.count));
+  }
+  return history;
+}
+
+export function modelFromChain(chain: KeyframeRow[]): ClusterModel | null {
+  const last = chain.at(-1);
+  if (last === undefined) return null;
+  return { ...last.model, lagHistory: lagHistoryFromChain(chain, last.model.config.lagHistoryIntervalMs) } as ClusterModel;
+}
