@@ -4,8 +4,8 @@
  * Usage: npm run bench -- dashboard-latency [--events N]
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { connectProfiles } from './dashboard/bridge-client';
-import { startFakeFleet } from './dashboard/fake-agents';
+import { connectProfiles } from '../test/support/bridge-client';
+import { startFakeFleet } from '../test/support/fake-agents';
 import { launchChromium, percentile, startWebProcess } from './dashboard/web';
 
 const eventsCount = Number(process.argv[process.argv.indexOf('--events') + 1]) || 200;

@@ -5,8 +5,8 @@
  * Usage: npm run bench -- dashboard-scale [--duration-s S] [--clusters C]
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { connectProfiles } from './dashboard/bridge-client';
-import { startFakeFleet } from './dashboard/fake-agents';
+import { connectProfiles } from '../test/support/bridge-client';
+import { startFakeFleet } from '../test/support/fake-agents';
 import { launchChromium, percentile, processUsage, startWebProcess } from './dashboard/web';
 
 function flag(name: string, fallback: number): number {
