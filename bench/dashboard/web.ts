@@ -1,42 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { chromium, type Browser } from '@playwright/test';
 
 /** Web mode from the build, as a separate process so its CPU and memory can be measured alone. */
-export async function startWebProcess(): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
-  const configDir = await mkdtemp(path.join(os.tmpdir(), 'qs-bench-web-'));
-  const child: ChildProcess = spawn(process.execPath, ['bin/quorumscope.mjs', 'web', '--port', '0', '--no-open', '--log-level', 'warn'], {
-    env: { ...process.env, QUORUMSCOPE_CONFIG_DIR: configDir },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`web mode did not start: ${output}`)), 20_000);
-    child.stdout?.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /(http:\/\/127\.0\.0\.1:\d+\/#session=\S+)/.exec(output);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`web mode exited with ${code}`)));
-  });
-  return {
-    url,
-    pid: child.pid ?? 0,
-    stop: async () => {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        await exited;
-      }
-      await rm(configDir, { recursive: true, force: true });
-    },
-  };
-}
+export { startWeb as startWebProcess } from '../../test/e2e/web-server';
 
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({

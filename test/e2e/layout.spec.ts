@@ -63,7 +63,8 @@ test('is usable from the keyboard: tab to a node, open its details, close them w
   await page.setViewportSize({ width: 1440, height: 1000 });
   await openDashboard(page);
   const details = page.getByRole('button', { name: 'details of n2' });
-  for (let presses = 0; presses < 60 && !(await details.evaluate((element) => element === document.activeElement)); presses += 1) await page.keyboard.press('Tab');
+  const focusedLabel = () => page.evaluate('document.activeElement?.getAttribute("aria-label") ?? null') as Promise<string | null>;
+  for (let presses = 0; presses < 60 && (await focusedLabel()) !== 'details of n2'; presses += 1) await page.keyboard.press('Tab');
   await expect(details).toBeFocused();
   await page.keyboard.press('Enter');
   const drawer = page.getByRole('dialog', { name: 'details of node n2' });

@@ -6,6 +6,7 @@ import path from 'node:path';
 export interface RunningWeb {
   url: string;
   configDir: string;
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -36,6 +37,7 @@ export async function startWeb(): Promise<RunningWeb> {
   return {
     url,
     configDir,
+    pid: child.pid ?? 0,
     stop: async () => {
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
