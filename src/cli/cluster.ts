@@ -34,6 +34,8 @@ export interface ClusterOptions {
   basePort: number;
   allowDrills: boolean;
   tickIntervalMs?: number;
+  /** Extra agent flags for every node (tests: small segments, frequent snapshots). */
+  agentArgs?: readonly string[];
   /** The script that runs `quorumscope`; defaults to this process's own entry. */
   entry: string;
   log: (line: string) => void;
@@ -90,6 +92,7 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
       ...peers.flatMap((peer) => ['--peer', peer]),
       ...(options.tickIntervalMs === undefined ? [] : ['--tick-interval-ms', String(options.tickIntervalMs)]),
       ...(options.allowDrills ? ['--allow-drills'] : []),
+      ...(options.agentArgs ?? []),
     ];
     const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr?.on('data', (chunk: Buffer) => {

@@ -69,3 +69,16 @@ export async function ctlTransfer(cluster: ClusterFile, node: string | undefined
     body: JSON.stringify({ to }),
   });
 }
+
+/** `ctl drill corrupt`: runs a corruption drill on one node over its socket.io command channel (the node must allow drills). */
+export async function ctlDrillCorrupt(cluster: ClusterFile, node: string, options: { fault: string; target: string; seed?: number }) {
+  const { io } = await import('socket.io-client');
+  const socket = io(`http://${nodeEndpoint(cluster, node)}`, { auth: { token: cluster.operatorToken }, transports: ['websocket'], reconnection: false });
+  try {
+    const drill = { kind: 'corrupt', target: options.target, fault: options.fault, ...(options.seed === undefined ? {} : { seed: options.seed }) };
+    const answer: unknown = await socket.timeout(10_000).emitWithAck('command:request', { type: 'drill:run', drill });
+    return { status: (answer as { ok?: boolean }).ok === true ? 200 : 400, body: answer };
+  } finally {
+    socket.close();
+  }
+}

@@ -245,6 +245,9 @@ program
   .option('--election-timeout-ticks <n>', 'election timeout in ticks')
   .option('--heartbeat-interval-ticks <n>', 'heartbeat interval in ticks')
   .option('--log-level <level>', 'trace|debug|info|warn|error|silent')
+  .option('--scrub-rate-bytes <n>', 'background scrub read rate in bytes/s (default 8 MiB/s)')
+  .option('--segment-bytes-max <n>', 'WAL segment size before it seals (default 8 MiB)')
+  .option('--snapshot-entries <n>', 'take a snapshot after this many applied entries')
   .action(async (flags: import('../agent/runtime/config').AgentFlags) => {
     const { resolveAgentConfig } = await import('../agent/runtime/config');
     const config = resolveAgentConfig(flags, process.env);
@@ -317,6 +320,20 @@ ctl.command('get <key>').option(...clusterOption).option('--node <id>', 'node to
   const { loadClusterFile, ctlGet } = await import('./ctl');
   printAnswer(await ctlGet(loadClusterFile(flags.cluster), flags.node, key));
 });
+ctl
+  .command('drill')
+  .description('fault drills on a node started with --allow-drills')
+  .command('corrupt')
+  .description('damage a sealed WAL segment or the snapshot of --node on disk')
+  .option(...clusterOption)
+  .requiredOption('--node <id>', 'node to damage')
+  .option('--fault <kind>', 'bit-flip|zero-sector|truncate|misdirect|stale', 'bit-flip')
+  .option('--target <target>', 'segment|snapshot', 'segment')
+  .option('--seed <n>', 'seed choosing where the fault lands')
+  .action(async (flags: { cluster: string; node: string; fault: string; target: string; seed?: string }) => {
+    const { loadClusterFile, ctlDrillCorrupt } = await import('./ctl');
+    printAnswer(await ctlDrillCorrupt(loadClusterFile(flags.cluster), flags.node, { fault: flags.fault, target: flags.target, ...(flags.seed === undefined ? {} : { seed: Number(flags.seed) }) }));
+  });
 ctl.command('transfer <to>').description('move leadership to node <to>').option(...clusterOption).option('--node <id>', 'node to ask').action(async (to: string, flags: { cluster: string; node?: string }) => {
   const { loadClusterFile, ctlTransfer } = await import('./ctl');
   printAnswer(await ctlTransfer(loadClusterFile(flags.cluster), flags.node, to));

@@ -35,6 +35,10 @@ export const AgentConfigSchema = z
     /** Take a snapshot and compact the log after this many applied entries. */
     snapshotEntries: z.number().int().min(16).max(10_000_000).default(10_000),
     logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
+    /** The background scrubber's read rate: gentle by default so foreground writes keep their latency. */
+    scrubRateBytes: z.number().int().min(4096).max(4 * 1024 * 1024 * 1024).default(8 * 1024 * 1024),
+    /** WAL segments seal at this size; small values (tests, drills) give many sealed segments to check and repair. */
+    segmentBytesMax: z.number().int().min(4096).max(1024 * 1024 * 1024).default(8 * 1024 * 1024),
   })
   .superRefine((config, context) => {
     const ids = config.peers.map((peer) => peer.id);
@@ -77,6 +81,9 @@ export interface AgentFlags {
   electionTimeoutTicks?: string;
   heartbeatIntervalTicks?: string;
   logLevel?: string;
+  scrubRateBytes?: string;
+  segmentBytesMax?: string;
+  snapshotEntries?: string;
 }
 
 function numberOrUndefined(value: string | undefined): number | string | undefined {
@@ -140,6 +147,9 @@ export function resolveAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv): R
     electionTimeoutTicks: numberOrUndefined(flags.electionTimeoutTicks),
     heartbeatIntervalTicks: numberOrUndefined(flags.heartbeatIntervalTicks),
     logLevel: flags.logLevel,
+    scrubRateBytes: numberOrUndefined(flags.scrubRateBytes),
+    segmentBytesMax: numberOrUndefined(flags.segmentBytesMax),
+    snapshotEntries: numberOrUndefined(flags.snapshotEntries),
   };
   for (const [key, value] of Object.entries(overrides)) if (value !== undefined) merged[key] = value;
   const parsed = AgentConfigSchema.safeParse(merged);

@@ -24,9 +24,23 @@ const ForwardResultSchema = z.discriminatedUnion('ok', [
 
 const requestId = z.number().int().nonnegative();
 
+/**
+ * Protocol-aware repair (integrity engine): a node that lost entries or its
+ * snapshot asks a peer for exactly those, by index. The peer answers only with
+ * entries it has committed and has verified on its own disk.
+ */
+export const RepairRequestSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('entries'), fromIndex: z.number().int().nonnegative(), toIndex: z.number().int().nonnegative() }),
+  z.object({ type: z.literal('snapshot'), indexMin: z.number().int().nonnegative() }),
+]);
+export type RepairRequest = z.infer<typeof RepairRequestSchema>;
+
 const ControlEnvelopeSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('forward'), from: NodeIdSchema, to: NodeIdSchema, id: requestId, request: ForwardRequestSchema }),
   z.object({ kind: z.literal('forward-reply'), from: NodeIdSchema, to: NodeIdSchema, id: requestId, result: ForwardResultSchema }),
+  z.object({ kind: z.literal('repair-request'), from: NodeIdSchema, to: NodeIdSchema, id: requestId, request: RepairRequestSchema }),
+  // The reply's data is parsed by the repair link, which knows what it asked for.
+  z.object({ kind: z.literal('repair-reply'), from: NodeIdSchema, to: NodeIdSchema, id: requestId, result: ForwardResultSchema }),
 ]);
 export type ControlEnvelope = z.infer<typeof ControlEnvelopeSchema>;
 

@@ -17,7 +17,10 @@ import { decodeCommand, encodeCommand, kvSequenceUnsessioned, type KvOperation, 
 import { KvStateMachine } from '../kv/state-machine';
 import type { NodeMetrics } from '../api/metrics';
 import type { Peer } from './config';
-import type { ControlEnvelope, ForwardRequest, PeerEnvelope } from './envelope';
+import type { ControlEnvelope, ForwardRequest, PeerEnvelope, RepairRequest } from './envelope';
+import { repairPageBytesMax, type IntegrityEngine } from '../integrity/engine';
+import type { SealedSegmentInfo } from '../storage/wal';
+import type { TransportRepairLink } from './repair-link';
 import type { ClientSession, NodeService } from './service';
 
 /** The transport as the host uses it; the TCP transport implements it. */
@@ -37,6 +40,10 @@ export interface HostStorage {
   persist(ready: Pick<Ready, 'hardState' | 'entries' | 'snapshot'>): Promise<Result<null>>;
   saveSnapshot(snapshot: Snapshot): Promise<Result<null>>;
   setFsyncDelayMs(delayMs: number): void;
+  rewriteSnapshot(snapshot: Snapshot): Promise<Result<null>>;
+  readEntries(fromIndex: number, toIndex: number, bytesMax: number): Promise<Result<Entry[]>>;
+  readNewestSnapshotBytes(): Promise<Result<{ index: number; bytes: Buffer } | null>>;
+  sealedSegments(): SealedSegmentInfo[];
   stats(): { fsyncCount: number; fsyncDurationsMs: readonly number[]; fsyncDurationMsP99: number | null; wal: { segmentCount: number; segmentBytes: number }; snapshotIndex: number | null };
   close(): Promise<void>;
 }
@@ -47,6 +54,9 @@ export interface HostOptions<M extends EngineMessage> {
   engine: ConsensusEngine<M>;
   engineKind: 'raft';
   storage: HostStorage;
+  /** Verifies, scrubs and repairs storage; while it says the node may not serve, the engine neither ticks nor hears peers. */
+  integrity: IntegrityEngine;
+  repairLink: TransportRepairLink;
   transport: PeerTransport<PeerEnvelope<M>>;
   kv: KvStateMachine;
   /** Applied index and its epoch the state machine was restored to (the snapshot's). */
@@ -141,10 +151,16 @@ export class NodeHost<M extends EngineMessage> implements NodeService {
     this.startedAtMs = options.clock.nowMs();
     this.cpuSample = { atMs: this.startedAtMs, usage: process.cpuUsage() };
     options.transport.onMessage((envelope) => this.onPeerMessage(envelope));
+    options.integrity.onEvent((body) => this.publish(body));
+    options.integrity.setPeerLink(options.repairLink);
+    options.integrity.attach({ sealedSegments: () => options.storage.sealedSegments(), rewriteSnapshot: () => this.rewriteSnapshot() });
   }
 
   start(): void {
+    this.options.integrity.startBackgroundScrub();
     this.tickTimer = setInterval(() => {
+      // A node holding data it cannot read must not vote or campaign: its engine stands still until repair (PAR, FAST 2018).
+      if (!this.options.integrity.serving()) return;
       this.consensus.tick();
       this.maybeProcessReady();
     }, this.options.tickIntervalMs);
@@ -162,6 +178,8 @@ export class NodeHost<M extends EngineMessage> implements NodeService {
     this.proposals.clear();
     this.reads.clear();
     this.forwards.clear();
+    this.options.repairLink.close();
+    await this.options.integrity.stop();
   }
 
   onEvent(listener: (event: ClusterEvent) => void): () => void {
@@ -191,14 +209,16 @@ export class NodeHost<M extends EngineMessage> implements NodeService {
     const requestId = `${this.bootId}:${this.nextRequestId++}`;
     const started = this.consensus.readIndex(requestId);
     if (!started.ok) return Promise.resolve(this.translateEngineError(started.error));
-    this.maybeProcessReady();
-    return new Promise((resolve) => {
+    const answer = new Promise<Result<{ value: string | null; index: number }>>((resolve) => {
       const timer = setTimeout(() => {
         this.reads.delete(requestId);
         resolve(timeoutError('the read'));
       }, requestTimeoutMs);
       this.reads.set(requestId, { key, index: null, timer, resolve });
     });
+    // A single voter confirms the read at once, inside this call: the read must be waiting before it runs.
+    this.maybeProcessReady();
+    return answer;
   }
 
   async command(command: Command): Promise<CommandAck> {
@@ -212,7 +232,9 @@ export class NodeHost<M extends EngineMessage> implements NodeService {
       case 'member:remove':
         return this.membershipChange({ type: 'remove-node', node: command.node }, `removing ${command.node}`);
       case 'scrub:start':
-        return err('unsupported', 'scrubbing arrives with the integrity engine; this agent has none yet');
+        // The pass reports through scrub:completed (and corruption events); the ack only says it runs.
+        void this.options.integrity.scrubNow();
+        return ok({ detail: `${this.nodeId} is scrubbing its sealed segments and snapshot` });
       case 'drill:run':
         return this.drill(command.drill);
     }
@@ -231,7 +253,7 @@ export class NodeHost<M extends EngineMessage> implements NodeService {
       nodeId: this.nodeId,
       clusterId: this.clusterId,
       engine: this.engine,
-      integrity: null,
+      integrity: this.options.integrity.status(),
       storage: {
         segments: storage.wal.segmentCount,
         walBytes: storage.wal.segmentBytes,
@@ -327,8 +349,9 @@ export class NodeHost<M extends EngineMessage> implements NodeService {
     this.snapshotIndex = snapshot.meta.index;
   }
 
-  private async maybeSnapshot(): Promise<void> {
-    if (this.snapshotting.active || this.appliedIndex - this.snapshotIndex < this.options.snapshotEntries) return;
+  private async maybeSnapshot(force = false): Promise<void> {
+    if (this.snapshotting.active || this.appliedIndex <= this.snapshotIndex) return;
+    if (!force && this.appliedIndex - this.snapshotIndex < this.options.snapshotEntries) return;
     this.snapshotting.active = true;
     try {
       const status = this.consensus.status(this.options.clock.nowMs());
@@ -409,6 +432,7 @@ export class NodeHost<M extends EngineMessage> implements NodeService {
     if (envelope.to !== this.nodeId) return;
     switch (envelope.kind) {
       case 'engine':
+        if (!this.options.integrity.serving()) return;
         this.consensus.step(envelope.message);
         this.maybeProcessReady();
         return;
@@ -421,8 +445,56 @@ export class NodeHost<M extends EngineMessage> implements NodeService {
         clearTimeout(waiter.timer);
         this.forwards.delete(envelope.id);
         waiter.resolve(envelope.result.ok ? ok(envelope.result.data) : { ok: false, error: envelope.result.error });
+        return;
       }
+      case 'repair-request':
+        void this.serveRepair(envelope.from, envelope.id, envelope.request);
+        return;
+      case 'repair-reply':
+        this.options.repairLink.onReply(envelope);
     }
+  }
+
+  /**
+   * Answers a peer that is repairing: only entries this node has committed,
+   * read back and verified from its own disk, and only its own verified
+   * snapshot. A node that does not serve answers nothing it might hold wrong.
+   */
+  private async serveRepair(from: string, id: number, request: RepairRequest): Promise<void> {
+    const answer = async (): Promise<Result<unknown>> => {
+      if (!this.options.integrity.serving()) return err('not_serving', `${this.nodeId} is repairing its own storage`);
+      if (request.type === 'entries') {
+        const commitIndex = this.consensus.status(this.options.clock.nowMs()).commitIndex;
+        if (request.fromIndex > commitIndex) return err('not_committed', `${this.nodeId} has committed only up to ${commitIndex}`);
+        const read = await this.options.storage.readEntries(request.fromIndex, Math.min(request.toIndex, commitIndex), repairPageBytesMax);
+        return read.ok ? ok({ type: 'entries', entries: read.data }) : read;
+      }
+      let stored = await this.options.storage.readNewestSnapshotBytes();
+      if (stored.ok && (stored.data === null || stored.data.index < request.indexMin) && this.appliedIndex >= request.indexMin) {
+        await this.maybeSnapshot(true);
+        stored = await this.options.storage.readNewestSnapshotBytes();
+      }
+      if (!stored.ok) return stored;
+      if (stored.data === null || stored.data.index < request.indexMin) return err('not_available', `${this.nodeId} has no snapshot at or above index ${request.indexMin}`);
+      return ok({ type: 'snapshot', bytes: stored.data.bytes });
+    };
+    let result: Result<unknown>;
+    try {
+      result = await answer();
+    } catch (error) {
+      result = err('repair_failed', error instanceof Error ? error.message : String(error));
+    }
+    this.options.transport.send(from, { kind: 'repair-reply', from: this.nodeId, to: from, id, result });
+  }
+
+  /** The local repair of a damaged snapshot file: the live state machine, verified when it was built, written again. */
+  private async rewriteSnapshot(): Promise<Result<null>> {
+    const status = this.consensus.status(this.options.clock.nowMs());
+    const snapshot: Snapshot = {
+      meta: { index: this.appliedIndex, epoch: this.lastAppliedEpoch, membership: { voters: status.voters, learners: status.learners } },
+      data: this.kv.snapshot(),
+    };
+    return this.options.storage.rewriteSnapshot(snapshot);
   }
 
   private async serveForwarded(envelope: Extract<ControlEnvelope, { kind: 'forward' }>): Promise<void> {
@@ -554,8 +626,15 @@ export class NodeHost<M extends EngineMessage> implements NodeService {
         return drill.delayMs === 0
           ? this.endDrill('slow-network', 'network at full speed')
           : this.startDrill('slow-network', `every peer message delayed by ${drill.delayMs} ms`);
-      case 'corrupt':
-        return err('unsupported', 'corruption drills arrive with the integrity engine; this agent has none yet');
+      case 'corrupt': {
+        const injected = await this.options.integrity.injectFault(drill.target, drill.fault, drill.seed ?? Math.floor(Math.random() * 0x7fff_ffff));
+        if (!injected.ok) return injected;
+        const detail = `${drill.fault} in ${injected.data.file} at offset ${injected.data.offset}: ${injected.data.detail}`;
+        // A one-shot drill: the damage stays until the integrity engine finds and repairs it.
+        this.publish({ type: 'drill:started', drill: 'corrupt', detail: detail.slice(0, 1024) });
+        this.publish({ type: 'drill:ended', drill: 'corrupt', detail: 'fault injected; the scrubber or the next read finds it' });
+        return ok({ detail: detail.slice(0, 1024) });
+      }
     }
   }
 
@@ -592,6 +671,7 @@ export class NodeHost<M extends EngineMessage> implements NodeService {
   // ---- helpers ------------------------------------------------------------
 
   private unavailable(): Result<never> | null {
+    if (!this.options.integrity.serving()) return err('not_serving', `${this.nodeId} is not serving: ${this.options.integrity.notServingReason() ?? 'storage under repair'}`);
     if (this.fatal !== null) return err('not_serving', `${this.nodeId} is not serving: ${this.fatal}`);
     if (this.stopped) return err('stopping', `${this.nodeId} is shutting down`);
     return null;

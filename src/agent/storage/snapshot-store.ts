@@ -22,7 +22,7 @@ import type { Disk } from './disk';
 
 const snapshotMagic = 0x504e5351; // "QSNP" read little-endian
 const snapshotFormatVersion = 1;
-const snapshotHeaderBytes = 40;
+export const snapshotHeaderBytes = 40;
 const metaBytesMax = 64 * 1024;
 /** The largest snapshot read back into memory on start. */
 export const snapshotBytesMaxDefault = 1024 * 1024 * 1024;
@@ -68,6 +68,8 @@ export function decodeSnapshot(bytes: Buffer): SnapshotDecode {
   const storedCrc = bytes.readUInt32LE(32);
   const computedCrc = checksum(bytes.subarray(0, 32));
   if (storedCrc !== computedCrc) return fail('corruption', 0, `snapshot header CRC32C mismatch (stored ${hex(storedCrc)}, computed ${hex(computedCrc)})`);
+  // The last four header bytes lie outside the CRC; requiring zero keeps a flip there from going unnoticed.
+  if (bytes.readUInt32LE(36) !== 0) return fail('corruption', 36, 'snapshot header reserved bytes are not zero');
   if (bytes.readUInt32LE(0) !== snapshotMagic) return fail('corruption', 0, 'snapshot has a wrong magic number');
   const version = bytes.readUInt16LE(4);
   if (version !== snapshotFormatVersion) return fail('corruption', 4, `snapshot format version ${version} is not supported`);
@@ -121,13 +123,32 @@ export async function loadNewestSnapshot(dir: string, snapshotBytesMax: number):
   if (size > snapshotBytesMax) {
     return { ok: false, issue: { kind: 'corruption', file: path, offset: 0, index: newest.identity.index, reason: `snapshot is ${size} bytes, more than snapshotBytesMax (${snapshotBytesMax})` } };
   }
-  const decoded = decodeSnapshot(await readFile(path));
-  if (!decoded.ok) return { ok: false, issue: { kind: decoded.kind, file: path, offset: decoded.offset, index: newest.identity.index, reason: decoded.reason } };
+  const checked = checkSnapshotBytes(path, newest.identity, await readFile(path));
+  if (!checked.ok) return checked;
+  return { ok: true, snapshot: checked.snapshot, path, staleFiles: candidates.slice(1).map((file) => join(dir, file.name)), temporaryFilesRemoved };
+}
+
+export function parseSnapshotName(name: string): { index: number; epoch: number } | null {
+  return parseSnapshotFileName(name);
+}
+
+/**
+ * Verifies a snapshot file's bytes against the identity its name promises:
+ * CRC and xxh64 first, then the meta. An older snapshot under a newer name is
+ * `stale`; any other identity mismatch is `misdirected`.
+ */
+export function checkSnapshotBytes(path: string, named: { index: number; epoch: number }, bytes: Buffer): { ok: true; snapshot: Snapshot } | { ok: false; issue: StorageIssue } {
+  const decoded = decodeSnapshot(bytes);
+  if (!decoded.ok) return { ok: false, issue: { kind: decoded.kind, file: path, offset: decoded.offset, index: named.index, reason: decoded.reason } };
   const meta = decoded.snapshot.meta;
-  if (meta.index !== newest.identity.index || meta.epoch !== newest.identity.epoch) {
-    return { ok: false, issue: { kind: 'misdirected', file: path, offset: snapshotHeaderBytes, index: newest.identity.index, reason: `snapshot meta says index ${meta.index} epoch ${meta.epoch}, the file name says index ${newest.identity.index} epoch ${newest.identity.epoch}` } };
+  if (meta.index !== named.index || meta.epoch !== named.epoch) {
+    const older = meta.index < named.index || (meta.index === named.index && meta.epoch < named.epoch);
+    return {
+      ok: false,
+      issue: { kind: older ? 'stale' : 'misdirected', file: path, offset: snapshotHeaderBytes, index: named.index, reason: `snapshot meta says index ${meta.index} epoch ${meta.epoch}, the file name says index ${named.index} epoch ${named.epoch}` },
+    };
   }
-  return { ok: true, snapshot: decoded.snapshot, path, staleFiles: candidates.slice(1).map((file) => join(dir, file.name)), temporaryFilesRemoved };
+  return { ok: true, snapshot: decoded.snapshot };
 }
 
 /** Writes `snapshot` durably, then deletes every other snapshot file in `dir`. Returns the new file's path. */

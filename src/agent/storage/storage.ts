@@ -1,12 +1,13 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HardState, Ready, RestoredState, Snapshot } from '../consensus/engine';
 import { err, ok, type Result } from '../../shared/protocol/result';
 import { Disk, fsyncSamplesMaxDefault, type FsyncStats } from './disk';
 import { hardStateFileName, readHardState, writeHardState } from './hard-state';
 import { ioFailure, storageFailure, type StorageResult } from './result';
-import { loadNewestSnapshot, saveSnapshotFile, snapshotBytesMaxDefault } from './snapshot-store';
-import { WriteAheadLog, describeError, type WalLimits, type WalRecoveryReport, type WalStats } from './wal';
+import { checkSnapshotBytes, loadNewestSnapshot, parseSnapshotName, saveSnapshotFile, snapshotBytesMaxDefault } from './snapshot-store';
+import { WriteAheadLog, describeError, type SealedSegmentInfo, type WalLimits, type WalObserver, type WalRecoveryReport, type WalStats } from './wal';
+import type { Entry } from '../consensus/engine';
 
 /**
  * The agent's durable state behind one small interface: the WAL, the hard
@@ -26,6 +27,8 @@ export interface StorageOptions {
   readonly checkEpochOrder?: boolean;
   readonly snapshotBytesMax?: number;
   readonly fsyncSamplesMax?: number;
+  /** See `WalOptions.observer`: the integrity engine's hook for manifests and parity. */
+  readonly walObserver?: WalObserver;
 }
 
 export type PersistRequest = Pick<Ready, 'hardState' | 'entries' | 'snapshot'>;
@@ -81,7 +84,7 @@ export class Storage {
       if (!hardState.ok) return storageFailure(hardState.issue);
       const snapshots = await loadNewestSnapshot(join(dir, 'snapshots'), options.snapshotBytesMax ?? snapshotBytesMaxDefault);
       if (!snapshots.ok) return storageFailure(snapshots.issue);
-      const opened = await WriteAheadLog.open(join(dir, 'wal'), { limits: options.walLimits ?? {}, checkEpochOrder: options.checkEpochOrder ?? true, disk });
+      const opened = await WriteAheadLog.open(join(dir, 'wal'), { limits: options.walLimits ?? {}, checkEpochOrder: options.checkEpochOrder ?? true, disk, ...(options.walObserver === undefined ? {} : { observer: options.walObserver }) });
       if (!opened.ok) return opened;
       const { wal } = opened.data;
 
@@ -152,6 +155,45 @@ export class Storage {
       if (this.wal.epochAt(snapshot.meta.index) !== snapshot.meta.epoch) return ok(null);
       return this.wal.compactPrefix(snapshot.meta.index);
     });
+  }
+
+  /**
+   * Rewrites the snapshot file even at the index already stored: the integrity
+   * engine's repair of a damaged snapshot from the live state machine.
+   */
+  rewriteSnapshot(snapshot: Snapshot): Promise<Result<null>> {
+    return this.serialised(async () => {
+      if (this.snapshotIndex !== null && snapshot.meta.index < this.snapshotIndex) {
+        return err('storage_stale_snapshot', `snapshot at index ${snapshot.meta.index} is older than the stored one at ${this.snapshotIndex}`);
+      }
+      await saveSnapshotFile(this.disk, join(this.dir, 'snapshots'), snapshot);
+      this.snapshotIndex = snapshot.meta.index;
+      return ok(null);
+    });
+  }
+
+  /** Verified entries read back from disk, for a peer repairing from us. */
+  readEntries(fromIndex: number, toIndex: number, bytesMax: number): Promise<StorageResult<Entry[]>> {
+    return this.wal.readEntries(fromIndex, toIndex, bytesMax);
+  }
+
+  /** The newest snapshot file's bytes after verifying them, for a peer repairing from us; null when there is none. */
+  async readNewestSnapshotBytes(): Promise<Result<{ index: number; bytes: Buffer } | null>> {
+    const dir = join(this.dir, 'snapshots');
+    const newest = (await readdir(dir))
+      .map((name) => ({ name, identity: parseSnapshotName(name) }))
+      .filter((file): file is { name: string; identity: { index: number; epoch: number } } => file.identity !== null)
+      .sort((a, b) => b.identity.index - a.identity.index || b.identity.epoch - a.identity.epoch)[0];
+    if (newest === undefined) return ok(null);
+    const path = join(dir, newest.name);
+    const bytes = await readFile(path);
+    const checked = checkSnapshotBytes(path, newest.identity, bytes);
+    if (!checked.ok) return err('storage_damaged', `our own snapshot fails verification: ${checked.issue.reason}`);
+    return ok({ index: newest.identity.index, bytes });
+  }
+
+  sealedSegments(): SealedSegmentInfo[] {
+    return this.wal.sealedSegments();
   }
 
   /** The slow-disk drill: every fsync (WAL, hard state, snapshot) waits this long first. */

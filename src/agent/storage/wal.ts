@@ -72,6 +72,30 @@ export interface WalOptions {
   readonly checkEpochOrder?: boolean;
   /** Shared with the rest of storage so that all fsyncs are timed and delayed together. */
   readonly disk?: Disk;
+  /** Told about seals and about sealed segments about to change, so that checksums and parity follow the log. */
+  readonly observer?: WalObserver;
+}
+
+/** A sealed segment as the integrity engine sees it. */
+export interface SealedSegmentInfo {
+  readonly segment: number;
+  readonly firstIndex: number;
+  /** firstIndex - 1 when the segment holds no entry. */
+  readonly lastIndex: number;
+  readonly path: string;
+  readonly bytes: number;
+  /** The epoch of the entry just before this segment (0 when none is stored): the floor for stale detection. */
+  readonly previousEpoch: number;
+}
+
+/**
+ * Synchronous notifications from the WAL's writer. `sealed` comes after the
+ * seal is durable; `changing` comes before a segment is truncated, unsealed or
+ * deleted, so that nothing verifies it against a checksum it no longer has.
+ */
+export interface WalObserver {
+  sealed(segment: SealedSegmentInfo): void;
+  changing(segment: number): void;
 }
 
 export interface WalRecoveryReport {
@@ -150,6 +174,7 @@ export class WriteAheadLog {
     limits: WalLimits,
     checkEpochOrder: boolean,
     disk: Disk,
+    private readonly observer: WalObserver | null,
   ) {
     this.segments = segments;
     this.limits = limits;
@@ -212,7 +237,7 @@ export class WriteAheadLog {
         if (isLast) lastBytes = bytes.subarray(0, outcome.segment.bytes);
       }
 
-      const wal = new WriteAheadLog(dir, segments, limits, checkEpochOrder, disk);
+      const wal = new WriteAheadLog(dir, segments, limits, checkEpochOrder, disk, options.observer ?? null);
       const last = segments.at(-1);
       if (last !== undefined && !last.sealed && lastBytes !== null) {
         const handle = await open(last.path, 'r+');
@@ -253,6 +278,60 @@ export class WriteAheadLog {
     const segment = this.segmentHolding(index);
     if (segment === undefined) return null;
     return segment.epochs[index - segment.firstIndex] ?? null;
+  }
+
+  /** Every sealed segment, oldest first, for the scrubber and the parity writer. */
+  sealedSegments(): SealedSegmentInfo[] {
+    const sealed: SealedSegmentInfo[] = [];
+    for (const [position, segment] of this.segments.entries()) {
+      if (!segment.sealed) continue;
+      sealed.push(this.sealedInfo(segment, this.segments[position - 1]));
+    }
+    return sealed;
+  }
+
+  /**
+   * Reads stored entries `fromIndex..toIndex` back from disk, verifying each
+   * record's CRC and identity, and stops before `bytesMax` of entry data. A
+   * record that fails its check is an error, never an entry: a damaged copy
+   * is not served to a peer that is repairing from us.
+   */
+  async readEntries(fromIndex: number, toIndex: number, bytesMax: number): Promise<StorageResult<Entry[]>> {
+    const entries: Entry[] = [];
+    let bytes = 0;
+    for (let index = fromIndex; index <= toIndex; ) {
+      const segment = this.segmentHolding(index);
+      if (segment === undefined) return { ...err('not_found', `entry ${index} is not in the log`), issue: null };
+      const last = Math.min(toIndex, segment.firstIndex + segment.offsets.length - 1);
+      const start = segment.offsets[index - segment.firstIndex] ?? segment.bytes;
+      const end = segment.offsets[last + 1 - segment.firstIndex] ?? (segment.sealed ? segment.bytes - sealRecordBytes : segment.bytes);
+      let content: Buffer;
+      try {
+        const handle = await open(segment.path, 'r');
+        try {
+          content = Buffer.alloc(end - start);
+          const { bytesRead } = await handle.read(content, 0, content.length, start);
+          if (bytesRead !== content.length) return storageFailure({ kind: 'corruption', file: segment.path, offset: start + bytesRead, index, reason: 'segment is shorter than its records' });
+        } finally {
+          await handle.close();
+        }
+      } catch (error) {
+        return ioFailure(`cannot read ${segment.path}: ${describeError(error)}`);
+      }
+      let offset = 0;
+      for (; index <= last; index += 1) {
+        const read = readRecord(content, offset, this.limits.recordBytesMax);
+        if (read.status !== 'decoded' || read.record.type !== RecordType.entry || read.record.segment !== segment.number || read.record.entry.index !== index) {
+          const reason = read.status === 'decoded' ? 'record identity does not match its position' : 'reason' in read ? read.reason : 'record missing';
+          return storageFailure({ kind: read.status === 'decoded' ? 'misdirected' : 'corruption', file: segment.path, offset: start + offset, index, reason });
+        }
+        if (entries.length > 0 && bytes + read.record.entry.data.length > bytesMax) return ok(entries);
+        entries.push(read.record.entry);
+        bytes += read.record.entry.data.length;
+        offset += read.bytes;
+      }
+    }
+    return ok(entries);
   }
 
   /**
@@ -479,6 +558,19 @@ export class WriteAheadLog {
     segment.bytes += seal.length;
     segment.sealed = true;
     this.active = null;
+    const position = this.segments.indexOf(segment);
+    this.observer?.sealed(this.sealedInfo(segment, this.segments[position - 1]));
+  }
+
+  private sealedInfo(segment: Segment, previous: Segment | undefined): SealedSegmentInfo {
+    return {
+      segment: segment.number,
+      firstIndex: segment.firstIndex,
+      lastIndex: segment.firstIndex + segment.offsets.length - 1,
+      path: segment.path,
+      bytes: segment.bytes,
+      previousEpoch: previous?.epochs.at(-1) ?? 0,
+    };
   }
 
   private async createSegment(firstIndex: number): Promise<NonNullable<WriteAheadLog['active']>> {
@@ -542,6 +634,7 @@ export class WriteAheadLog {
       await this.active?.handle.close();
       this.active = null;
     }
+    this.observer?.changing(holder.number);
     const handle = this.active?.handle ?? (await open(holder.path, 'r+'));
     await handle.truncate(cutOffset);
     await this.disk.syncData(handle);
@@ -560,6 +653,7 @@ export class WriteAheadLog {
     while (this.segments.length > 1) {
       const oldest = this.segments[0];
       if (oldest === undefined || oldest.firstIndex + oldest.offsets.length - 1 > uptoIndex) break;
+      this.observer?.changing(oldest.number);
       await this.disk.removeDurably(this.dir, oldest.path);
       this.segments.shift();
     }
@@ -577,6 +671,7 @@ export class WriteAheadLog {
       await this.active.handle.close();
       this.active = null;
     }
+    this.observer?.changing(last.number);
     await this.disk.removeDurably(this.dir, last.path);
     this.segments.pop();
   }
@@ -610,15 +705,19 @@ export class WriteAheadLog {
  * Verifies segments in order and carries what must hold across them: index
  * continuity and epoch order. Pure apart from its own state; no file access.
  */
-class RecoveryScan {
+export class RecoveryScan {
   readonly entries: Entry[] = [];
   private expectedIndex: number | null = null;
   private previousEpoch = 0;
 
+  /** `previousEpoch` seeds stale detection when a scan starts mid-log (the scrubber verifying one sealed segment). */
   constructor(
     private readonly limits: WalLimits,
     private readonly checkEpochOrder: boolean,
-  ) {}
+    start: { previousEpoch: number } | null = null,
+  ) {
+    if (start !== null) this.previousEpoch = start.previousEpoch;
+  }
 
   segment(
     path: string,

@@ -45,7 +45,7 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-export async function startTestCluster(options: { nodes: number; allowDrills?: boolean; tickIntervalMs?: number }): Promise<TestCluster> {
+export async function startTestCluster(options: { nodes: number; allowDrills?: boolean; tickIntervalMs?: number; agentArgs?: readonly string[] }): Promise<TestCluster> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'qs-cluster-'));
   const basePort = await freeBasePort(options.nodes);
   const logs: string[] = [];
@@ -56,6 +56,7 @@ export async function startTestCluster(options: { nodes: number; allowDrills?: b
     basePort,
     allowDrills: options.allowDrills ?? false,
     ...(options.tickIntervalMs === undefined ? {} : { tickIntervalMs: options.tickIntervalMs }),
+    ...(options.agentArgs === undefined ? {} : { agentArgs: options.agentArgs }),
     entry,
     log: (line) => {
       logs.push(line);
