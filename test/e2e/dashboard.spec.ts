@@ -1,5 +1,5 @@
 import { expect, test, type Page } from '@playwright/test';
-import { startTestCluster, type TestCluster } from '../agent/runtime/harness';
+import { putWithRetry, startTestCluster, type TestCluster } from '../agent/runtime/harness';
 import { startWeb, type RunningWeb } from './web-server';
 
 /**
@@ -13,7 +13,8 @@ let web: RunningWeb;
 let page: Page;
 
 test.beforeAll(async ({ browser }) => {
-  cluster = await startTestCluster({ nodes: 3, allowDrills: true });
+  // Small segments so that a few writes seal some, and the corruption drill has a sealed segment to damage.
+  cluster = await startTestCluster({ nodes: 3, allowDrills: true, agentArgs: ['--segment-bytes-max', '4096'] });
   await cluster.waitForLeader();
   web = await startWeb();
   page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
@@ -97,4 +98,22 @@ test('after the leader is killed with SIGKILL the UI shows the new leader and th
   await page.screenshot({ path: 'docs/screenshots/after-failover.png', fullPage: true });
   await cluster.restart(leader);
   await expect(page.getByRole('article', { name: `node ${leader}` })).toHaveAttribute('data-role', 'follower', { timeout: 15_000 });
+});
+
+test('a corruption drill started from the node drawer raises a corruption alert, then shows the repair', async () => {
+  for (let i = 0; i < 120; i += 1) await putWithRetry(cluster, `fill-${i % 30}`, `value-${i}-${'x'.repeat(60)}`);
+  const leader = await actualLeader();
+  const target = cluster.ids().find((id) => id !== leader) ?? 'n1';
+  await page.getByRole('button', { name: `details of ${target}` }).click();
+  const drawer = page.getByRole('dialog', { name: `details of node ${target}` });
+  await drawer.getByRole('button', { name: `drill on ${target}: Flip a bit in the log` }).click();
+  const alerts = page.getByRole('region', { name: /Alerts/ });
+  await expect(page.locator('.timeline-list')).toContainText(`corruption`, { timeout: 20_000 });
+  await expect(alerts.getByText(new RegExp(`(Corruption on|Repaired on) ${target}`)).first()).toBeVisible({ timeout: 20_000 });
+  await expect(alerts.getByText(`Repaired on ${target}`)).toBeVisible({ timeout: 30_000 });
+  await expect(drawer).toContainText('1 repaired');
+  await drawer.getByRole('button', { name: 'close node details' }).click();
+  await page.screenshot({ path: 'docs/screenshots/corruption-drill.png', fullPage: true });
+  const audit = page.getByRole('region', { name: 'Operator audit' });
+  await expect(audit).toContainText('corrupt');
 });
