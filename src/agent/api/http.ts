@@ -91,7 +91,7 @@ export function createHttpApi(options: HttpApiOptions): FastifyInstance {
     logger: false,
     bodyLimit: httpBodyBytesMax,
     return503OnClosing: true,
-    maxParamLength: keyEncodedLengthMax,
+    routerOptions: { maxParamLength: keyEncodedLengthMax },
     // Errors the router raises before any handler runs answer in the API's own shape.
     frameworkErrors: (error, _request, reply) => {
       if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') return sendError(reply, { code: 'invalid_key', message: `invalid key: 1 to ${kvKeyLengthMax} characters` });
