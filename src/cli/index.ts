@@ -59,6 +59,8 @@ interface WebFlags {
   logLevel: string;
   connect?: import('../shared/protocol').ProfileInput[];
   onStop?: () => Promise<void>;
+  /** A .qsrec to open for replay at start. */
+  replay?: string;
 }
 
 async function web(flags: WebFlags): Promise<void> {
@@ -76,6 +78,15 @@ async function web(flags: WebFlags): Promise<void> {
   if ('error' in started) {
     process.stderr.write(`quorumscope web: ${started.error}\n`);
     process.exit(1);
+  }
+  if (flags.replay !== undefined) {
+    const opened = await started.hub.request('replay:open', { path: path.resolve(flags.replay) });
+    if (!opened.ok) {
+      process.stderr.write(`quorumscope replay: ${opened.error.message}\n`);
+      started.hub.close();
+      await started.server.close();
+      process.exit(1);
+    }
   }
   process.stdout.write(`Quorumscope web mode: ${started.server.url}\n`);
   if (flags.open && hasDisplay()) {
@@ -100,42 +111,14 @@ interface DemoFlags {
   dir?: string;
 }
 
-/** The desktop window, with the demo cluster started first and handed over through its cluster file. */
-async function desktop(binary: string, flags: { demo: boolean; nodes: number; basePort: number }): Promise<void> {
-  let stopCluster: () => Promise<void> = async () => {};
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  if (flags.demo) {
-    const { startCluster } = await import('./cluster');
-    const { mkdtemp } = await import('node:fs/promises');
-    const os = await import('node:os');
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'quorumscope-demo-'));
-    const cluster = await startCluster({
-      nodes: flags.nodes,
-      engine: 'raft',
-      dir,
-      basePort: flags.basePort,
-      allowDrills: true,
-      entry: path.join(root, 'bin', 'quorumscope.mjs'),
-      log: (line) => process.stderr.write(`${line}\n`),
-    });
-    const stopLoad = startDemoLoad(cluster.file.nodes.map((node) => node.http), demoWritesPerSecond);
-    env.QUORUMSCOPE_CONNECT_FILE = path.join(dir, 'cluster.json');
-    stopCluster = async () => {
-      stopLoad();
-      await cluster.stop();
-    };
-  }
-  const child = spawn(binary, [root], { stdio: 'inherit', env });
-  child.on('exit', (code) => {
-    void stopCluster().then(() => process.exit(code ?? 0));
-  });
-  const stop = () => child.kill('SIGTERM');
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+interface DemoCluster {
+  dir: string;
+  file: import('./cluster').ClusterFile;
+  stop(): Promise<void>;
 }
 
-/** A local demo cluster with drills enabled, and web mode connected to it. */
-async function demo(flags: DemoFlags): Promise<void> {
+/** The demo: N Raft agents with drills enabled and a gentle write load, in a fresh temp dir unless one is given. */
+async function startDemoCluster(flags: { nodes: number; basePort: number; dir?: string }): Promise<DemoCluster> {
   const { startCluster } = await import('./cluster');
   const { mkdtemp } = await import('node:fs/promises');
   const os = await import('node:os');
@@ -151,16 +134,40 @@ async function demo(flags: DemoFlags): Promise<void> {
   });
   process.stdout.write(`Demo cluster: ${flags.nodes} Raft nodes, data in ${dir}\n`);
   const stopLoad = startDemoLoad(cluster.file.nodes.map((node) => node.http), demoWritesPerSecond);
+  return {
+    dir,
+    file: cluster.file,
+    stop: async () => {
+      stopLoad();
+      await cluster.stop();
+    },
+  };
+}
+
+/** The desktop window, with the demo cluster started first and handed over through its cluster file. */
+async function desktop(binary: string, flags: { demo: boolean; nodes: number; basePort: number }): Promise<void> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  const cluster = flags.demo ? await startDemoCluster(flags) : null;
+  if (cluster !== null) env.QUORUMSCOPE_CONNECT_FILE = path.join(cluster.dir, 'cluster.json');
+  const child = spawn(binary, [root], { stdio: 'inherit', env });
+  child.on('exit', (code) => {
+    void (cluster?.stop() ?? Promise.resolve()).then(() => process.exit(code ?? 0));
+  });
+  const stop = () => child.kill('SIGTERM');
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+/** A local demo cluster with drills enabled, and web mode connected to it. */
+async function demo(flags: DemoFlags): Promise<void> {
+  const cluster = await startDemoCluster(flags);
   await web({
     host: '127.0.0.1',
     port: flags.port,
     open: flags.open,
     logLevel: 'warn',
     connect: [{ name: 'Demo cluster', endpoints: cluster.file.nodes.map((node) => node.http), token: cluster.file.operatorToken }],
-    onStop: async () => {
-      stopLoad();
-      await cluster.stop();
-    },
+    onStop: () => cluster.stop(),
   });
 }
 
@@ -197,6 +204,15 @@ program
   .option('--no-open', 'do not open a browser')
   .option('--log-level <level>', 'pino log level', 'info')
   .action(web);
+
+program
+  .command('replay <file>')
+  .description('open a .qsrec recording in web mode and replay it')
+  .option('--host <address>', 'address to bind', '127.0.0.1')
+  .option('--port <n>', 'port to listen on (0 picks a free one)', parsePort, 0)
+  .option('--no-open', 'do not open a browser')
+  .option('--log-level <level>', 'pino log level', 'info')
+  .action((file: string, flags: WebFlags) => web({ ...flags, replay: file }));
 
 program
   .command('start')
@@ -248,6 +264,8 @@ program
   .option('--scrub-rate-bytes <n>', 'background scrub read rate in bytes/s (default 8 MiB/s)')
   .option('--segment-bytes-max <n>', 'WAL segment size before it seals (default 8 MiB)')
   .option('--snapshot-entries <n>', 'take a snapshot after this many applied entries')
+  .option('--state-check-interval-ms <n>', 'replicas compare state hashes through the log this often (default 10000; 0: off)')
+  .option('--state-check-entries <n>', 'also after this many applied entries (default 50000; 0: off)')
   .action(async (flags: import('../agent/runtime/config').AgentFlags) => {
     const { resolveAgentConfig } = await import('../agent/runtime/config');
     const config = resolveAgentConfig(flags, process.env);
@@ -328,7 +346,7 @@ ctl
   .option(...clusterOption)
   .requiredOption('--node <id>', 'node to damage')
   .option('--fault <kind>', 'bit-flip|zero-sector|truncate|misdirect|stale', 'bit-flip')
-  .option('--target <target>', 'segment|snapshot', 'segment')
+  .option('--target <target>', 'segment|snapshot|state', 'segment')
   .option('--seed <n>', 'seed choosing where the fault lands')
   .action(async (flags: { cluster: string; node: string; fault: string; target: string; seed?: string }) => {
     const { loadClusterFile, ctlDrillCorrupt } = await import('./ctl');

@@ -9,6 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   app,
   BrowserWindow,
+  dialog,
   ipcMain,
   Menu,
   nativeImage,
@@ -88,12 +89,13 @@ function hardenContents(contents: WebContents): void {
   });
 }
 
-function buildMenu(send: (command: AppCommand) => void): Menu {
+function buildMenu(send: (command: AppCommand) => void, openRecording: () => void): Menu {
   const template: MenuItemConstructorOptions[] = [
     {
       label: 'File',
       submenu: [
         { label: 'Connect to Agents…', accelerator: 'CmdOrCtrl+N', click: () => send({ type: 'open-connect' }) },
+        { label: 'Open Recording…', accelerator: 'CmdOrCtrl+O', click: openRecording },
         { type: 'separator' },
         { role: 'quit', accelerator: 'CmdOrCtrl+Q' },
       ],
@@ -196,7 +198,16 @@ async function main(): Promise<void> {
   const send = (command: AppCommand) => {
     if (window !== null && !window.isDestroyed()) window.webContents.send(bridgeChannels.command, command);
   };
-  Menu.setApplicationMenu(buildMenu(send));
+  // File → Open: the main process picks the file and the hub opens it; the replay reaches the window in the next snapshot.
+  const openRecording = () => {
+    void dialog.showOpenDialog({ title: 'Open a recording', properties: ['openFile'], filters: [{ name: 'Quorumscope recordings', extensions: ['qsrec'] }] }).then(async (choice) => {
+      const file = choice.filePaths[0];
+      if (choice.canceled || file === undefined) return;
+      const opened = await hub.data.request('replay:open', { path: file });
+      if (!opened.ok) void dialog.showMessageBox({ type: 'error', message: 'Cannot open the recording', detail: opened.error.message });
+    });
+  };
+  Menu.setApplicationMenu(buildMenu(send, openRecording));
 
   let saveTimer: NodeJS.Timeout | null = null;
   const rememberWindow = () => {

@@ -5,6 +5,7 @@ import type { HubSnapshot } from '../../src/shared/protocol';
 function snapshot(alerts: Array<{ id: string; severity: 'critical' | 'warning' | 'info'; muted?: boolean; raisedAtMs?: number }>): HubSnapshot {
   return {
     atMs: 1,
+    replay: null,
     clusters: [
       {
         profileId: 'p',

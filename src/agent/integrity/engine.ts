@@ -14,6 +14,7 @@ import type { SealedSegmentInfo, WalObserver } from '../storage/wal';
 import { injectSegmentFault, injectSnapshotFault, type FaultKind, type InjectedFault } from './faults';
 import { decodeManifest, encodeManifest, hashHex, manifestFileName, type ManifestEntry } from './manifest';
 import { addMember, computeParity, decodeParity, encodeParity, parityBlockBytesDefault, parityFileName, paritySegmentsPerGroupDefault, rebuildMember, type ParityGroup } from './parity';
+import { FastSegmentCheck, scanFileInChunks, scrubReadBytes, scrubSliceBytes } from './scrub';
 import { verifySealedSegment, verifySnapshotFile } from './verify';
 
 /**
@@ -29,8 +30,8 @@ import { verifySealedSegment, verifySnapshotFile } from './verify';
 
 export const scrubRateBytesPerSecondDefault = 8 * 1024 * 1024;
 export const scrubIntervalMsDefault = 60_000;
-/** The scrubber reads this much between pauses, so its pace is smooth. */
-export const scrubChunkBytes = 256 * 1024;
+/** More than any configured segment plus one oversized record: a larger file is not a segment the scrubber reads. */
+const scrubSegmentBytesMax = 2 * 1024 * 1024 * 1024;
 /** Seals waiting for their manifest entry and parity; beyond it the backlog is rebuilt by a full reconcile. */
 export const pendingSealsMax = 4096;
 /** Damage waiting for a repair that failed once; beyond it the node stays not serving until a restart re-verifies. */
@@ -103,8 +104,12 @@ export class IntegrityEngine {
   private corruptionsFound = 0;
   private corruptionsRepaired = 0;
   private blockedReason: string | null = null;
+  /** Set when this replica's state hash is in the minority: its state, not its files, is wrong, so no repair clears it; a restart rebuilds it from the log. */
+  private divergedReason: string | null = null;
   /** Turns every check off: only the tests that show the checks bite use it. */
   private checksEnabled = true;
+  /** The scrubber's one read buffer (scrubReadBytes), allocated on the first scrub and reused. */
+  private scrubReadBuffer: Buffer | null = null;
 
   readonly walObserver: WalObserver = {
     sealed: (segment) => this.onSealed(segment),
@@ -194,11 +199,12 @@ export class IntegrityEngine {
   }
 
   serving(): boolean {
-    return this.blockedReason === null && this.unrepaired.size === 0;
+    return this.blockedReason === null && this.divergedReason === null && this.unrepaired.size === 0;
   }
 
   /** Why the node does not serve, or null. */
   notServingReason(): string | null {
+    if (this.divergedReason !== null) return this.divergedReason;
     if (this.blockedReason !== null) return this.blockedReason;
     const first = this.unrepaired.values().next().value;
     if (first === undefined) return null;
@@ -208,6 +214,13 @@ export class IntegrityEngine {
   /** Marks the node not serving for a reason outside any single file (damage found on start, before it is classified). */
   block(reason: string | null): void {
     this.blockedReason = reason;
+  }
+
+  /** This replica's state hash differs from the majority's: it stops serving rather than answer from divergent state. */
+  markDiverged(reason: string): void {
+    if (this.divergedReason !== null) return;
+    this.divergedReason = reason;
+    this.corruptionsFound += 1;
   }
 
   setChecksEnabled(enabled: boolean): void {
@@ -574,12 +587,11 @@ export class IntegrityEngine {
     for (const segment of segments) {
       if (this.stopped) break;
       const generation = this.generation(segment.segment);
-      const content = await readPaced(segment.path, pacer);
-      if (content === null) continue;
-      bytes += content.length;
-      this.bytesScrubbed += content.length;
-      if (generation !== this.generation(segment.segment)) continue;
-      const issue = this.checkSegment(segment, content);
+      const scanned = await this.scrubSegment(segment, pacer);
+      if (scanned === null) continue;
+      bytes += scanned.bytes;
+      this.bytesScrubbed += scanned.bytes;
+      const issue = scanned.issue;
       if (issue === null || generation !== this.generation(segment.segment)) continue;
       findings.push(issue);
       if ((await this.handleIssue(issue, 'scrub')).ok) repaired += 1;
@@ -604,7 +616,37 @@ export class IntegrityEngine {
     return { bytes, durationMs, findings, repaired };
   }
 
-  /** Verifies one sealed segment's bytes (the scrubber's check, also used by tests and the benchmark). */
+  /**
+   * One sealed segment: the fast streaming check (scrub.ts) first; only a
+   * suspect segment, or one without a manifest hash to check against, is read
+   * whole and classified by the detailed verifier. Null when the file is gone.
+   */
+  private async scrubSegment(segment: SealedSegmentInfo, pacer: Pacer): Promise<{ bytes: number; issue: StorageIssue | null } | null> {
+    const entry = this.manifest.get(segment.segment);
+    if (this.checksEnabled && entry !== undefined) {
+      const check = new FastSegmentCheck({ segment: segment.segment, firstIndex: segment.firstIndex, previousEpoch: segment.previousEpoch, expectedHash: BigInt(`0x${entry.hash}`), recordBytesMax: this.options.recordBytesMax });
+      const scanned = await scanFileInChunks(segment.path, check, { buffer: this.scrubBuffer(), sliceBytes: scrubSliceBytes, recordBytesMax: this.options.recordBytesMax, pacer, fileBytesMax: scrubSegmentBytesMax });
+      if (scanned.status === 'missing') return null;
+      const suspicion = scanned.failure ?? check.finish(scanned.unwalkedBytes);
+      if (suspicion === null) return { bytes: scanned.bytes, issue: null };
+      const content = await readIfPresent(segment.path);
+      if (content === null) return null;
+      const issue = this.checkSegment(segment, content);
+      // The detailed verifier is the reference: a suspicion it does not confirm is logged, not repaired.
+      if (issue === null) this.options.logger.warn({ file: segment.path, suspicion }, 'the fast scrub check flagged a segment the detailed verifier passes');
+      return { bytes: scanned.bytes, issue };
+    }
+    const content = await readPaced(segment.path, pacer);
+    if (content === null) return null;
+    return { bytes: content.length, issue: this.checkSegment(segment, content) };
+  }
+
+  private scrubBuffer(): Buffer {
+    this.scrubReadBuffer ??= Buffer.allocUnsafe(scrubReadBytes);
+    return this.scrubReadBuffer;
+  }
+
+  /** Verifies one sealed segment's bytes with the detailed verifier (the scrubber's classifier, also used by tests). */
   checkSegment(segment: SealedSegmentInfo, content: Buffer): StorageIssue | null {
     if (!this.checksEnabled) return null;
     return verifySealedSegment(segment.path, content, { previousEpoch: segment.previousEpoch, expectedHash: this.manifest.get(segment.segment)?.hash ?? null, recordBytesMax: this.options.recordBytesMax });
@@ -724,7 +766,7 @@ async function readPaced(path: string, pacer: Pacer): Promise<Buffer | null> {
     const size = (await handle.stat()).size;
     const bytes = Buffer.alloc(size);
     for (let offset = 0; offset < size; ) {
-      const { bytesRead } = await handle.read(bytes, offset, Math.min(scrubChunkBytes, size - offset), offset);
+      const { bytesRead } = await handle.read(bytes, offset, Math.min(scrubReadBytes, size - offset), offset);
       if (bytesRead <= 0) return bytes.subarray(0, offset);
       offset += bytesRead;
       await pacer.consumed(bytesRead);

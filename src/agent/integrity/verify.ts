@@ -7,7 +7,8 @@ import { RecoveryScan, walLimitsDefault } from '../storage/wal';
 import { hashHex } from './manifest';
 
 /**
- * The verifier the scrubber and the repair path share. It reuses the WAL's own
+ * The detailed verifier: the classifier behind the scrubber's fast path (scrub.ts)
+ * and the check of every rebuilt segment. It reuses the WAL's own
  * recovery scan, so a segment is classified exactly as a restart would
  * classify it: corruption (a CRC or frame failure: bit rot, a zeroed sector,
  * a cut), misdirected (CRC valid, wrong identity), stale (CRC valid, an epoch

@@ -72,6 +72,22 @@ function canonicalOperation(operation: KvOperation): KvOperation {
   }
 }
 
+/**
+ * The first and only byte of a state-check entry: a byte no command format
+ * uses, so no client command can ever look like one. The state machine treats
+ * the entry as a no-op; the host hashes the state when it applies it, so every
+ * replica hashes at the same index (integrity/state-check.ts).
+ */
+export const kvStateCheckTag = 0xff;
+
+export function encodeStateCheck(): Uint8Array {
+  return Uint8Array.of(kvStateCheckTag);
+}
+
+export function isStateCheck(bytes: Uint8Array): boolean {
+  return bytes.length === 1 && bytes[0] === kvStateCheckTag;
+}
+
 export function encodeCommand(command: KvCommand): Uint8Array {
   const body = packr.pack({
     clientId: command.clientId,

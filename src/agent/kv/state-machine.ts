@@ -175,6 +175,24 @@ export class KvStateMachine {
     return xxh3.xxh64(canonical).toString(16).padStart(16, '0');
   }
 
+  /**
+   * The state-divergence drill (agents started with --allow-drills only; the
+   * host checks): changes one value in memory behind the log's back, as a
+   * memory or software fault would, so the state-hash check has something to
+   * find. Deterministic in `seed`; returns what it changed.
+   */
+  corruptForDrill(seed: number): string {
+    const entries = this.sortedEntries();
+    const victim = entries[seed % Math.max(1, entries.length)];
+    if (victim === undefined) {
+      this.data.set('~drill', `diverged-${seed}`);
+      return 'inserted key ~drill, which no command wrote';
+    }
+    const [key, value] = victim;
+    this.data.set(key, `${value}~drill`);
+    return `changed the value of key ${key} without a command`;
+  }
+
   private advanceTo(index: number): void {
     if (index !== this.appliedIndexValue + 1) {
       throw new RangeError(`KvStateMachine: apply at index ${index} after ${this.appliedIndexValue}; entries must be applied in order, without gaps`);

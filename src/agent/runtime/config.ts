@@ -39,6 +39,10 @@ export const AgentConfigSchema = z
     scrubRateBytes: z.number().int().min(4096).max(4 * 1024 * 1024 * 1024).default(8 * 1024 * 1024),
     /** WAL segments seal at this size; small values (tests, drills) give many sealed segments to check and repair. */
     segmentBytesMax: z.number().int().min(4096).max(1024 * 1024 * 1024).default(8 * 1024 * 1024),
+    /** The leader proposes a state-check entry (replicas compare state hashes) at this interval; 0 turns the timer off. */
+    stateCheckIntervalMs: z.number().int().min(0).max(24 * 3_600_000).default(10_000),
+    /** ...and after this many applied entries since the last check, whichever comes first; 0 turns the count off. */
+    stateCheckEntries: z.number().int().min(0).max(100_000_000).default(50_000),
   })
   .superRefine((config, context) => {
     const ids = config.peers.map((peer) => peer.id);
@@ -84,6 +88,8 @@ export interface AgentFlags {
   scrubRateBytes?: string;
   segmentBytesMax?: string;
   snapshotEntries?: string;
+  stateCheckIntervalMs?: string;
+  stateCheckEntries?: string;
 }
 
 function numberOrUndefined(value: string | undefined): number | string | undefined {
@@ -150,6 +156,8 @@ export function resolveAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv): R
     scrubRateBytes: numberOrUndefined(flags.scrubRateBytes),
     segmentBytesMax: numberOrUndefined(flags.segmentBytesMax),
     snapshotEntries: numberOrUndefined(flags.snapshotEntries),
+    stateCheckIntervalMs: numberOrUndefined(flags.stateCheckIntervalMs),
+    stateCheckEntries: numberOrUndefined(flags.stateCheckEntries),
   };
   for (const [key, value] of Object.entries(overrides)) if (value !== undefined) merged[key] = value;
   const parsed = AgentConfigSchema.safeParse(merged);

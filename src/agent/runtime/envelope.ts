@@ -41,6 +41,8 @@ const ControlEnvelopeSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('repair-request'), from: NodeIdSchema, to: NodeIdSchema, id: requestId, request: RepairRequestSchema }),
   // The reply's data is parsed by the repair link, which knows what it asked for.
   z.object({ kind: z.literal('repair-reply'), from: NodeIdSchema, to: NodeIdSchema, id: requestId, result: ForwardResultSchema }),
+  // A replica's key-value state hash at a state-check entry's index (integrity/state-check.ts): 16 hex digits of xxh64.
+  z.object({ kind: z.literal('state-hash'), from: NodeIdSchema, to: NodeIdSchema, index: z.number().int().nonnegative(), hash: z.string().regex(/^[0-9a-f]{16}$/) }),
 ]);
 export type ControlEnvelope = z.infer<typeof ControlEnvelopeSchema>;
 

@@ -13,12 +13,13 @@ import {
 } from '../../shared/protocol';
 import type { Clock, Logger } from '../../shared/logger';
 import type { ConsensusEngine, EngineMessage, Entry, Ready, Snapshot } from '../consensus/engine';
-import { decodeCommand, encodeCommand, kvSequenceUnsessioned, type KvOperation, type KvOutput } from '../kv/command';
+import { decodeCommand, encodeCommand, encodeStateCheck, isStateCheck, kvSequenceUnsessioned, type KvOperation, type KvOutput } from '../kv/command';
 import { KvStateMachine } from '../kv/state-machine';
 import type { NodeMetrics } from '../api/metrics';
 import type { Peer } from './config';
 import type { ControlEnvelope, ForwardRequest, PeerEnvelope, RepairRequest } from './envelope';
 import { repairPageBytesMax, type IntegrityEngine } from '../integrity/engine';
+import { StateHashTally, type StateCheckVerdict } from '../integrity/state-check';
 import type { SealedSegmentInfo } from '../storage/wal';
 import type { TransportRepairLink } from './repair-link';
 import type { ClientSession, NodeService } from './service';
@@ -71,6 +72,10 @@ export interface HostOptions<M extends EngineMessage> {
   tickIntervalMs: number;
   electionTimeoutTicks: number;
   snapshotEntries: number;
+  /** The leader proposes a state-check entry this often (0: never by time). */
+  stateCheckIntervalMs: number;
+  /** ...or once this many entries were applied since the last check (0: never by count). */
+  stateCheckEntries: number;
 }
 
 /** Limits on work the host holds for clients. */
@@ -136,6 +141,13 @@ export class NodeHost<M extends EngineMessage> implements NodeService {
   private readonly snapshotting = { active: false };
   private kv: KvStateMachine;
   private lastAppliedEpoch: number;
+  private readonly stateHashes = new StateHashTally();
+  /** Minority members already reported per check index, so each finding is raised once; pruned with the tally. */
+  private readonly stateFindingsReported = new Map<number, Set<string>>();
+  private stateCheckTimer: NodeJS.Timeout | null = null;
+  /** The index of this leader's state-check proposal not applied yet: one in flight at a time. */
+  private stateCheckProposedIndex: number | null = null;
+  private lastStateCheckIndex = 0;
 
   constructor(private readonly options: HostOptions<M>) {
     this.nodeId = options.nodeId;
@@ -164,12 +176,17 @@ export class NodeHost<M extends EngineMessage> implements NodeService {
       this.consensus.tick();
       this.maybeProcessReady();
     }, this.options.tickIntervalMs);
+    if (this.options.stateCheckIntervalMs > 0) {
+      this.stateCheckTimer = setInterval(() => this.maybeProposeStateCheck(), this.options.stateCheckIntervalMs);
+      this.stateCheckTimer.unref();
+    }
     this.maybeProcessReady();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.tickTimer !== null) clearInterval(this.tickTimer);
+    if (this.stateCheckTimer !== null) clearInterval(this.stateCheckTimer);
     const stopping = err('stopping', `${this.nodeId} is shutting down`);
     for (const waiter of [...this.proposals.values(), ...this.reads.values(), ...this.forwards.values()]) {
       clearTimeout(waiter.timer);
@@ -298,6 +315,10 @@ export class NodeHost<M extends EngineMessage> implements NodeService {
       }
       if (ready.snapshot !== null) this.restoreSnapshot(ready.snapshot);
       for (const entry of ready.committedEntries) this.apply(entry);
+      if (this.options.stateCheckEntries > 0 && this.appliedIndex - this.lastStateCheckIndex >= this.options.stateCheckEntries) {
+        // Proposed after this batch is handed back to the engine, not in the middle of its Ready.
+        queueMicrotask(() => this.maybeProposeStateCheck());
+      }
       for (const readState of ready.readStates) this.onReadState(readState.requestId, readState.index);
       for (const body of ready.events) this.publish(body);
       this.consensus.advance(ready);
@@ -310,6 +331,13 @@ export class NodeHost<M extends EngineMessage> implements NodeService {
   private apply(entry: Entry): void {
     if (entry.index <= this.appliedIndex) return;
     const pending = this.proposals.get(entry.index);
+    if (entry.kind === 'normal' && isStateCheck(entry.data)) {
+      this.kv.skip(entry.index);
+      this.appliedIndex = entry.index;
+      this.lastAppliedEpoch = entry.epoch;
+      this.onStateCheckApplied(entry.index);
+      return;
+    }
     if (entry.kind === 'normal') {
       const decoded = decodeCommand(entry.data);
       if (!decoded.ok) {
@@ -452,6 +480,63 @@ export class NodeHost<M extends EngineMessage> implements NodeService {
         return;
       case 'repair-reply':
         this.options.repairLink.onReply(envelope);
+        return;
+      case 'state-hash':
+        this.onStateHash(envelope.from, envelope.index, envelope.hash);
+    }
+  }
+
+  // ---- state-hash comparison (integrity/state-check.ts) -------------------
+
+  /** The leader puts a state-check entry in the log, unless one is in flight or nothing was applied since the last. */
+  private maybeProposeStateCheck(): boolean {
+    if (this.stopped || this.fatal !== null || !this.options.integrity.serving()) return false;
+    if (this.stateCheckProposedIndex !== null && this.appliedIndex < this.stateCheckProposedIndex) return false;
+    if (this.appliedIndex <= this.lastStateCheckIndex) return false;
+    if (this.consensus.status(this.options.clock.nowMs()).role !== 'leader') return false;
+    const proposed = this.consensus.propose(encodeStateCheck(), this.options.clock.nowMs());
+    if (!proposed.ok) return false;
+    this.stateCheckProposedIndex = proposed.data.index;
+    this.maybeProcessReady();
+    return true;
+  }
+
+  /** Every replica hashes its state at the same index (the entry's) and tells the others. */
+  private onStateCheckApplied(index: number): void {
+    this.lastStateCheckIndex = index;
+    const hash = this.kv.stateHash();
+    this.stateHashes.record(index, this.nodeId, hash);
+    const status = this.consensus.status(this.options.clock.nowMs());
+    for (const member of new Set([...status.voters, ...status.learners])) {
+      if (member !== this.nodeId) this.options.transport.send(member, { kind: 'state-hash', from: this.nodeId, to: member, index, hash });
+    }
+    this.compareStateHashes(index);
+  }
+
+  private onStateHash(from: string, index: number, hash: string): void {
+    const status = this.consensus.status(this.options.clock.nowMs());
+    // Only members' hashes count; anything else on the peer port is not a replica of this state.
+    if (!status.voters.includes(from) && !status.learners.includes(from)) return;
+    if (this.stateHashes.record(index, from, hash)) this.compareStateHashes(index);
+  }
+
+  private compareStateHashes(index: number): void {
+    const verdict = this.stateHashes.verdict(index, this.consensus.status(this.options.clock.nowMs()).voters);
+    if (verdict.status === 'pending' || verdict.status === 'agreed') return;
+    const named = verdict.status === 'minority' ? verdict.minority : verdict.groups.flat();
+    const reported = this.stateFindingsReported.get(index) ?? new Set<string>();
+    const fresh = named.filter((node) => !reported.has(node));
+    if (fresh.length === 0) return;
+    for (const node of fresh) reported.add(node);
+    this.stateFindingsReported.set(index, reported);
+    const tracked = new Set(this.stateHashes.trackedIndexes());
+    for (const old of this.stateFindingsReported.keys()) if (!tracked.has(old)) this.stateFindingsReported.delete(old);
+    const detail = describeStateVerdict(index, verdict, this.stateHashes.reports(index));
+    this.options.logger.error({ index, verdict }, 'replica state hashes diverge');
+    this.publish({ type: 'corruption:detected', kind: 'state-divergence', file: null, offset: null, index, detectedBy: 'state-hash', detail: detail.slice(0, 1024) });
+    if (verdict.status === 'minority' && verdict.minority.includes(this.nodeId)) {
+      // Divergent state must not answer reads or vote on anything; a restart rebuilds it from the snapshot and the log.
+      this.options.integrity.markDiverged(`state diverged from the majority at index ${index}: ${detail}`.slice(0, 1024));
     }
   }
 
@@ -627,6 +712,13 @@ export class NodeHost<M extends EngineMessage> implements NodeService {
           ? this.endDrill('slow-network', 'network at full speed')
           : this.startDrill('slow-network', `every peer message delayed by ${drill.delayMs} ms`);
       case 'corrupt': {
+        if (drill.target === 'state') {
+          const changed = this.kv.corruptForDrill(drill.seed ?? Math.floor(Math.random() * 0x7fff_ffff));
+          const detail = `${this.nodeId}'s in-memory key-value state: ${changed}; the next state check names it`;
+          this.publish({ type: 'drill:started', drill: 'corrupt', detail });
+          this.publish({ type: 'drill:ended', drill: 'corrupt', detail: 'state changed; the state-hash check finds it' });
+          return ok({ detail });
+        }
         const injected = await this.options.integrity.injectFault(drill.target, drill.fault, drill.seed ?? Math.floor(Math.random() * 0x7fff_ffff));
         if (!injected.ok) return injected;
         const detail = `${drill.fault} in ${injected.data.file} at offset ${injected.data.offset}: ${injected.data.detail}`;
@@ -717,4 +809,12 @@ export class NodeHost<M extends EngineMessage> implements NodeService {
     this.cpuPercent = Math.round(((usage.user + usage.system) / 1000 / elapsedMs) * 1000) / 10;
     this.cpuSample = { atMs: nowMs, usage: process.cpuUsage() };
   }
+}
+
+function describeStateVerdict(index: number, verdict: Exclude<StateCheckVerdict, { status: 'pending' | 'agreed' }>, reports: ReadonlyMap<string, string>): string {
+  if (verdict.status === 'no-majority') {
+    return `state hashes at index ${index} split with no majority: ${verdict.groups.map((group) => `[${group.join(', ')}] ${reports.get(group[0] ?? '') ?? '?'}`).join(' vs ')}`;
+  }
+  const minority = verdict.minority.map((node) => `${node} (${reports.get(node) ?? '?'})`).join(', ');
+  return `minority: ${verdict.minority.join(', ')}; state hash at index ${index} differs: ${minority} vs the majority ${verdict.majority.join(', ')} (${verdict.hash})`;
 }

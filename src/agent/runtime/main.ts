@@ -258,6 +258,8 @@ function buildHost(
     tickIntervalMs: config.tickIntervalMs,
     electionTimeoutTicks: config.electionTimeoutTicks,
     snapshotEntries: config.snapshotEntries,
+    stateCheckIntervalMs: config.stateCheckIntervalMs,
+    stateCheckEntries: config.stateCheckEntries,
   });
   return { ok: true, host };
 }

@@ -38,6 +38,8 @@ export interface ConnectionDeps {
   who: string;
   /** Called whenever something the renderer shows may have changed. */
   changed: () => void;
+  /** Called with every message reduced and the model it produced: the recorder. */
+  record?: (message: ModelMessage, model: ClusterModel) => void;
 }
 
 /**
@@ -168,6 +170,7 @@ export class ClusterConnection {
 
   private apply(message: ModelMessage): void {
     this.model = reduce(this.model, message);
+    this.deps.record?.(message, this.model);
     this.deps.changed();
   }
 

@@ -18,6 +18,8 @@ import type { Clock, Logger } from '../../shared/logger';
 import { AuditLog } from './audit-log';
 import { ClusterConnection } from './cluster-connection';
 import { ProfileStore, summarize } from './profiles';
+import { ReplayService } from './recorder/replay-service';
+import path from 'node:path';
 
 /** Snapshots reach the renderer at most this often, however busy the cluster. */
 export const snapshotIntervalMsMin = 1000 / 30;
@@ -45,6 +47,8 @@ export interface HubOptions {
   appInfo: AppInfo;
   clock: Clock;
   logger: Logger;
+  /** The recording database; default `configDir/recording.sqlite`; null records nothing. */
+  recordingPath?: string | null;
 }
 
 type Handler<N extends BridgeRequestName> = (arg: BridgeRequestArg<N>) => Promise<Result<BridgeResponses[N]>>;
@@ -57,6 +61,8 @@ type Handler<N extends BridgeRequestName> = (arg: BridgeRequestArg<N>) => Promis
 export class Hub {
   private readonly connections = new Map<string, ClusterConnection>();
   private readonly subscriptions = new Set<HubSubscription>();
+  /** Recorder, incidents and player (issue 7). */
+  readonly replay: ReplayService;
   private pushTimer: NodeJS.Timeout | null = null;
   private lastPushAtMs = 0;
   private readonly livenessTimer: NodeJS.Timeout;
@@ -68,7 +74,17 @@ export class Hub {
     private readonly options: HubOptions,
     private readonly profiles: ProfileStore,
   ) {
+    this.replay = new ReplayService({
+      recordingPath: options.recordingPath === undefined ? path.join(options.configDir, 'recording.sqlite') : options.recordingPath,
+      exportDir: path.join(options.configDir, 'exports'),
+      appVersion: options.appInfo.version,
+      clock: options.clock,
+      logger: options.logger,
+      changed: () => this.schedulePush(),
+      profileName: (profileId) => this.connections.get(profileId)?.profile.name ?? null,
+    });
     this.handlers = {
+      ...this.replay.handlers(),
       'app:info': async () => ok(this.options.appInfo),
       'profiles:list': async () => ok(this.profiles.list().map(summarize)),
       'profiles:add': async (input) => {
@@ -167,6 +183,7 @@ export class Hub {
     return {
       atMs: this.options.clock.nowMs(),
       clusters: [...this.connections.values()].map((connection) => connection.summary(true)),
+      replay: this.replay.state(),
     };
   }
 
@@ -177,12 +194,14 @@ export class Hub {
     const focusOf = (subscription: HubSubscription) =>
       subscription.focus !== null && this.connections.has(subscription.focus) ? subscription.focus : first;
     const focused = new Set(subscriptions.map(focusOf));
+    const replay = this.replay.state();
     const brief = new Map(connections.map((connection) => [connection.profile.id, connection.summary(false)]));
     const full = new Map(connections.filter((connection) => focused.has(connection.profile.id)).map((connection) => [connection.profile.id, connection.summary(true)]));
     return subscriptions.map((subscription) => {
       const focus = focusOf(subscription);
       return {
         atMs,
+        replay,
         clusters: connections.map((connection) => (connection.profile.id === focus ? full.get(focus) : undefined) ?? brief.get(connection.profile.id)!),
       };
     });
@@ -193,6 +212,7 @@ export class Hub {
     if (this.pushTimer !== null) clearTimeout(this.pushTimer);
     for (const id of [...this.connections.keys()]) this.disconnect(id);
     this.subscriptions.clear();
+    this.replay.close();
   }
 
   private connect(profileId: string): Result<ClusterSummary> {
@@ -206,6 +226,7 @@ export class Hub {
       audit: this.audit,
       who: this.who,
       changed: () => this.schedulePush(),
+      record: this.replay.recordFor(profile.id, profile.name),
     });
     this.connections.set(profileId, connection);
     this.schedulePush();

@@ -4,7 +4,7 @@ import path from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import { Server as SocketServer } from 'socket.io';
-import { bridgeChannels, err, type HubSnapshot, type Result } from '../../shared/protocol';
+import { bridgeChannels, err, recordingBase64CharsMax, type HubSnapshot, type Result } from '../../shared/protocol';
 import type { Logger } from '../../shared/logger';
 import type { Hub } from '../hub/hub';
 
@@ -25,7 +25,8 @@ export interface WebServer {
   close(): Promise<void>;
 }
 
-const bridgeArgBytesMax = 64 * 1024;
+// Room for one dropped .qsrec (base64) in a 'replay:open' request; only an authenticated session may send one.
+const bridgeArgBytesMax = recordingBase64CharsMax + 64 * 1024;
 
 function contentSecurityPolicy(host: string, port: number): string {
   return [

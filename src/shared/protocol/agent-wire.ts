@@ -31,7 +31,8 @@ export const AuthSchema = z.object({ token: z.string().min(1).max(512) });
 const nodeId = NodeIdSchema;
 const delayMs = z.number().int().min(0).max(60_000);
 
-export const CorruptTargetSchema = z.enum(['segment', 'snapshot']);
+/** `state` damages the replica's in-memory key-value state (the fault is ignored), for the state-hash check. */
+export const CorruptTargetSchema = z.enum(['segment', 'snapshot', 'state']);
 export const CorruptFaultSchema = z.enum(['bit-flip', 'zero-sector', 'truncate', 'misdirect', 'stale']);
 
 export const DrillSchema = z.discriminatedUnion('kind', [

@@ -111,6 +111,8 @@ export const bridgeRequestSchemas = {
   'drill:run': z.object({ profileId: z.string().min(1).max(64), nodeId: NodeIdSchema, drill: DrillSchema }),
   /** Which cluster this window shows in full; null for the first connected one. */
   'view:focus': z.object({ profileId: z.string().min(1).max(64).nullable() }),
+  /** Recorder, incidents and player: see replay.ts. */
+  ...replayRequestSchemas,
 } as const;
 export type BridgeRequestName = keyof typeof bridgeRequestSchemas;
 export type BridgeRequestArg<N extends BridgeRequestName> = z.infer<(typeof bridgeRequestSchemas)[N]>;

@@ -4,3 +4,4 @@ export * from './events';
 export * from './agent-wire';
 export * from './bridge';
 export * from './channels';
+export * from './replay';

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Entry } from '../../../src/agent/consensus/engine';
 import { IntegrityEngine, type PeerRepairLink } from '../../../src/agent/integrity/engine';
 import { faultKinds, injectSegmentFault, injectSnapshotFault, type FaultKind } from '../../../src/agent/integrity/faults';
+import { fastCheckSegmentBytes } from '../../../src/agent/integrity/scrub';
 import { decodeSegmentUnchecked, verifySealedSegment, verifySnapshotFile } from '../../../src/agent/integrity/verify';
 import { Storage, walLimitsDefault, type SealedSegmentInfo } from '../../../src/agent/storage';
 import { silentLogger } from '../../../src/shared/logger';
@@ -91,7 +92,7 @@ describe('randomized fault injection on real files', () => {
     const peer = peerOpened.data.storage;
     const integrity = await IntegrityEngine.open({ dataDir: dir, recordBytesMax, clock: { nowMs: () => Date.now() }, logger: silentLogger });
     integrity.setPeerLink(peerOver(peer));
-    const tally = { injected: 0, detected: 0, repairedFromParity: 0, repairedFromPeer: 0 };
+    const tally = { injected: 0, detected: 0, flaggedByFastPath: 0, repairedFromParity: 0, repairedFromPeer: 0 };
     const misclassified: string[] = [];
     try {
       for (const fault of faultKinds) {
@@ -112,6 +113,13 @@ describe('randomized fault injection on real files', () => {
             : verifySealedSegment(target, injection.damaged, { previousEpoch: segment?.previousEpoch ?? 0, expectedHash: integrity.manifestEntry(segment?.segment ?? -1)?.hash ?? null, recordBytesMax });
           if (issue === null) throw new Error(`${fault} at ${injection.injected.offset} in ${target} went undetected`);
           tally.detected += 1;
+          const manifestHash = integrity.manifestEntry(segment?.segment ?? -1)?.hash;
+          if (!onSnapshot && segment !== undefined && manifestHash !== undefined) {
+            // The scrubber's fast path must flag every fault the detailed verifier finds, or the scrub would miss it.
+            const suspicion = fastCheckSegmentBytes(injection.damaged, { segment: segment.segment, firstIndex: segment.firstIndex, previousEpoch: segment.previousEpoch, expectedHash: BigInt(`0x${manifestHash}`), recordBytesMax });
+            if (suspicion === null) throw new Error(`${fault} at ${injection.injected.offset} in ${target} passed the fast scrub check`);
+            tally.flaggedByFastPath += 1;
+          }
           if (issue.kind !== injection.injected.expected) misclassified.push(`${fault} (${injection.injected.detail}): expected ${injection.injected.expected}, got ${issue.kind}: ${issue.reason}`);
 
           const repaired = await integrity.handleIssue(issue, 'scrub');
@@ -128,6 +136,7 @@ describe('randomized fault injection on real files', () => {
     expect(misclassified).toEqual([]);
     expect(tally.injected).toBeGreaterThanOrEqual(1000);
     expect(tally.detected).toBe(tally.injected);
+    expect(tally.flaggedByFastPath).toBeGreaterThan(900);
     // Segment faults are rebuilt locally; snapshots need the peer.
     expect(tally.repairedFromParity).toBeGreaterThan(900);
     expect(tally.repairedFromPeer).toBeGreaterThanOrEqual(100);

@@ -44,6 +44,19 @@ export function unpackCompressed(bytes: Uint8Array): unknown {
   return unpack(decompress(bytes));
 }
 
+/** Keys repeat in every sample: their JSON spelling is computed once. */
+const quotedKeys = new Map<string, string>();
+const quotedKeysMax = 10_000;
+
+function quoted(key: string): string {
+  let spelled = quotedKeys.get(key);
+  if (spelled === undefined) {
+    spelled = JSON.stringify(key);
+    if (quotedKeys.size < quotedKeysMax) quotedKeys.set(key, spelled);
+  }
+  return spelled;
+}
+
 /**
  * Walks a JSON value, appending its leaves to `leaves` and returning its shape:
  * the value's JSON with every leaf replaced by 0. Two values with the same
@@ -62,7 +75,7 @@ export function flatten(value: unknown, leaves: Leaf[]): string {
   let shape = '{';
   let first = true;
   for (const key in value) {
-    shape += `${first ? '' : ','}${JSON.stringify(key)}:${flatten((value as Record<string, unknown>)[key], leaves)}`;
+    shape += `${first ? '' : ','}${quoted(key)}:${flatten((value as Record<string, unknown>)[key], leaves)}`;
     first = false;
   }
   return `${shape}}`;

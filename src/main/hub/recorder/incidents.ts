@@ -29,8 +29,9 @@ function triggerOfAlert(alert: ClusterModel['alerts'][number]): IncidentTrigger 
   switch (alert.rule) {
     case 'no-leader':
       return 'lost-quorum';
+    // Reduced tolerance is not an incident by itself: a quorum that is really lost shows as no leader.
     case 'fault-tolerance':
-      return alert.severity === 'critical' ? 'lost-quorum' : null;
+      return null;
     case 'split-brain':
       return 'split-brain';
     case 'corruption-detected':
@@ -77,12 +78,16 @@ export function detectTriggers(state: DetectorState, model: ClusterModel): Trigg
 }
 
 const severityRank: Record<IncidentSeverity, number> = { info: 0, warning: 1, critical: 2 };
+/** Which trigger names an incident when several fall into it: the most specific account of what happened. */
+const triggerRank: Record<IncidentTrigger, number> = { bookmark: 0, 'lag-spike': 1, 'lost-quorum': 2, failover: 3, corruption: 4, 'split-brain': 5 };
 
 /** Extends `open` with a trigger inside its range, or opens a new incident. Pure. */
 export function absorbTrigger(open: Incident | null, found: TriggerFound, fresh: () => Omit<Incident, 'trigger' | 'title' | 'severity' | 'triggerAtMs' | 'startMs' | 'endMs' | 'notes'>): Incident {
   if (open !== null && found.atMs <= open.endMs) {
+    const renamed = triggerRank[found.trigger] > triggerRank[open.trigger] ? { trigger: found.trigger, title: found.title } : {};
     return {
       ...open,
+      ...renamed,
       endMs: Math.max(open.endMs, found.atMs + incidentPostRollMs),
       severity: severityRank[found.severity] > severityRank[open.severity] ? found.severity : open.severity,
       notes: open.notes,

@@ -71,7 +71,42 @@ export function sampleLeaves(seq: number, sample: StatusSample, leaves: Leaf[]):
   return flatten(sample.status, leaves);
 }
 
+/** A sample flattened once: for its chunk and for the pending table alike. */
+export interface PendingSample {
+  node: string;
+  shape: string;
+  leaves: Leaf[];
+}
+
+export interface OpenChunk extends ChunkInput {
+  window: number;
+}
+
+/** Adds a sample to its node's open chunk, sealing that chunk first when the shape or window changed or it is full. */
+export function appendSample(open: Map<string, OpenChunk>, sealed: OpenChunk[], seq: number, message: Extract<ModelMessage, { kind: 'sample' }>): PendingSample {
+  const leaves: Leaf[] = [];
+  const shape = sampleLeaves(seq, message.sample, leaves);
+  const node = message.sample.status.nodeId;
+  const flattened = { node, shape, leaves };
+  const atMs = message.sample.atMs;
+  const window = Math.floor(atMs / chunkWindowMs);
+  const current = open.get(node);
+  if (current !== undefined && current.shape === shape && current.window === window && current.rows.length < chunkSamplesMax) {
+    current.rows.push(leaves);
+    current.endMs = atMs;
+    current.lastSeq = seq;
+    return flattened;
+  }
+  if (current !== undefined) sealed.push(current);
+  open.set(node, { node, shape, rows: [leaves], startMs: atMs, endMs: atMs, firstSeq: seq, lastSeq: seq, window });
+  return flattened;
+}
+
+/** Decoded chunks kept for a player that reads one window in several steps. */
+const decodedChunksMax = 512;
+
 export class RecordingStore {
+  private readonly decoded = new Map<string, Leaf[][]>();
   readonly db: Database.Database;
   private readonly shapeIds = new Map<string, number>();
   private readonly shapes = new Map<number, { parsed: unknown; width: number }>();
@@ -186,9 +221,9 @@ export class RecordingStore {
     this.writes().chunk.run(source, chunk.node, chunk.startMs, chunk.endMs, chunk.firstSeq, chunk.lastSeq, chunk.rows.length, this.shapeId(chunk.shape), body);
   }
 
-  /** Samples not yet in a sealed chunk, so that a crash loses none of what was flushed. */
-  putPending(source: string, lastSeq: number, samples: SequencedMessage[]): void {
-    this.writes().pending.run(source, lastSeq, pack(samples));
+  /** Samples not yet in a sealed chunk, as flattened rows, so that a crash loses none of what was flushed. */
+  putPending(source: string, lastSeq: number, samples: PendingSample[]): void {
+    this.writes().pending.run(source, lastSeq, pack(samples.map((sample) => [sample.node, this.shapeId(sample.shape), sample.leaves])));
   }
 
   dropPendingBefore(source: string, seq: number): void {
@@ -255,7 +290,7 @@ export class RecordingStore {
     const sealed = new Map<string, { first: number; last: number }[]>();
     for (const chunk of chunks) {
       const { parsed, width } = this.shape(chunk.shape);
-      for (const row of decodeChunk(chunk.body, width + 2)) {
+      for (const row of this.decodeCached(chunk, width + 2)) {
         const seq = row[0] as number;
         const atMs = row[1] as number;
         if (seq <= fromSeq || atMs < fromMs || atMs >= toMs) continue;
@@ -275,14 +310,33 @@ export class RecordingStore {
     return out.sort((a, b) => a.seq - b.seq);
   }
 
-  private isSealed(source: string, node: string, seq: number, known: Map<string, { first: number; last: number }[]>): boolean {
+  private decodeCached(chunk: ChunkRow, width: number): Leaf[][] {
+    const key = `${chunk.node}@${chunk.first_seq}`;
+    const known = this.decoded.get(key);
+    if (known !== undefined) return known;
+    const rows = decodeChunk(chunk.body, width);
+    if (this.decoded.size >= decodedChunksMax) this.decoded.delete(this.decoded.keys().next().value as string);
+    this.decoded.set(key, rows);
+    return rows;
+  }
+
+  isSealed(source: string, node: string, seq: number, known = new Map<string, { first: number; last: number }[]>()): boolean {
     if ((known.get(node) ?? []).some((range) => range.first <= seq && seq <= range.last)) return true;
     return this.db.prepare('SELECT 1 FROM chunks WHERE source = ? AND node = ? AND first_seq <= ? AND last_seq >= ? LIMIT 1').get(source, node, seq, seq) !== undefined;
   }
 
   pendingSamples(source: string, afterSeq: number): SequencedMessage[] {
     const rows = this.db.prepare('SELECT body FROM pending WHERE source = ? AND last_seq > ? ORDER BY last_seq').all(source, afterSeq) as { body: Buffer }[];
-    return rows.flatMap((row) => (unpack(row.body) as SequencedMessage[]).filter((entry) => entry.seq > afterSeq));
+    const out: SequencedMessage[] = [];
+    for (const row of rows) {
+      for (const [, shapeId, leaves] of unpack(row.body) as [string, number, Leaf[]][]) {
+        const seq = leaves[0] as number;
+        if (seq <= afterSeq) continue;
+        const status = unflatten(this.shape(shapeId).parsed, leaves, { at: 2 }) as StatusSample['status'];
+        out.push({ seq, message: { kind: 'sample', sample: { atMs: leaves[1] as number, status } } });
+      }
+    }
+    return out;
   }
 
   /** The next time at or after `atMs` with anything recorded, to skip gaps quickly; null at the end. */
@@ -306,7 +360,10 @@ export class RecordingStore {
     const rows = this.db
       .prepare("SELECT CAST((at_ms - @from) / @width AS INTEGER) AS bucket, count(*) AS n FROM messages WHERE source = @s AND kind IN ('event', 'operator', 'link') AND at_ms >= @from AND at_ms <= @to GROUP BY bucket")
       .all({ s: source, from: startMs, to: endMs, width: widthMs }) as { bucket: number; n: number }[];
-    for (const row of rows) counts[Math.min(buckets - 1, Math.max(0, row.bucket))] += row.n;
+    for (const row of rows) {
+      const bucket = Math.min(buckets - 1, Math.max(0, row.bucket));
+      counts[bucket] = (counts[bucket] ?? 0) + row.n;
+    }
     return counts;
   }
 
