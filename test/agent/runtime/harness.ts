@@ -120,6 +120,17 @@ export async function startTestCluster(options: { nodes: number; allowDrills?: b
       await rm(dir, { recursive: true, force: true });
     },
   };
+  // Every node answers before a test starts: a leader alone does not mean the third node is listening yet.
+  const upDeadline = Date.now() + 30_000;
+  for (const id of harness.ids()) {
+    while ((await status(id)) === null) {
+      if (Date.now() > upDeadline) {
+        await harness.stop();
+        throw new Error(`${id} did not start: ${logs.slice(-10).join('\n')}`);
+      }
+      await sleep(50);
+    }
+  }
   return harness;
 }
 
