@@ -107,6 +107,9 @@ test('a corruption drill started from the node drawer raises a corruption alert,
   await page.getByRole('button', { name: `details of ${target}` }).click();
   const drawer = page.getByRole('dialog', { name: `details of node ${target}` });
   await drawer.getByRole('button', { name: `drill on ${target}: Flip a bit in the log` }).click();
+  await expect(page.locator('.timeline-list')).toContainText('fault injected');
+  // The operator does not wait for the background scrubber.
+  await drawer.getByRole('button', { name: `scrub ${target} now` }).click();
   const alerts = page.getByRole('region', { name: /Alerts/ });
   await expect(page.locator('.timeline-list')).toContainText(`corruption`, { timeout: 20_000 });
   await expect(alerts.getByText(new RegExp(`(Corruption on|Repaired on) ${target}`)).first()).toBeVisible({ timeout: 20_000 });
@@ -116,4 +119,5 @@ test('a corruption drill started from the node drawer raises a corruption alert,
   await page.screenshot({ path: 'docs/screenshots/corruption-drill.png', fullPage: true });
   const audit = page.getByRole('region', { name: 'Operator audit' });
   await expect(audit).toContainText('corrupt');
+  await expect(audit).toContainText('scrub');
 });

@@ -168,6 +168,23 @@ export class ClusterConnection {
     return answer;
   }
 
+  /** Asks one node to scrub its storage now; findings arrive as events. */
+  async scrub(nodeId: string): Promise<Result<{ detail: string }>> {
+    const link = this.links.find((candidate) => candidate.hello?.nodeId === nodeId);
+    if (link === undefined) return err('unknown_node', `${nodeId} is not connected to the app`);
+    const startedAtMs = this.deps.clock.nowMs();
+    const answer = await link.command({ type: 'scrub:start' }, drillCommandTimeoutMs);
+    await this.record({
+      action: 'scrub',
+      from: null,
+      to: nodeId,
+      outcome: answer.ok ? 'completed' : 'failed',
+      startedAtMs,
+      detail: answer.ok ? answer.data.detail : answer.error.message,
+    });
+    return answer;
+  }
+
   private apply(message: ModelMessage): void {
     this.model = reduce(this.model, message);
     this.deps.record?.(message, this.model);

@@ -102,6 +102,7 @@ export class Hub {
       'failover:preflight': async ({ profileId, target }) => this.withConnection(profileId, (c) => ok(c.preflight(target))),
       'failover:start': async ({ profileId, target }) => this.withConnection(profileId, (c) => c.transfer(target)),
       'drill:run': async ({ profileId, nodeId, drill }) => this.withConnection(profileId, (c) => c.drill(nodeId, drill)),
+      'node:scrub': async ({ profileId, nodeId }) => this.withConnection(profileId, (c) => c.scrub(nodeId)),
       // Answered in `request`, which knows the asking window.
       'view:focus': async ({ profileId }) => ok({ profileId }),
     };

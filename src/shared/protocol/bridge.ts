@@ -50,7 +50,7 @@ export interface AuditEntry {
   /** The operating-system user and host that ran the app. */
   who: string;
   profile: string;
-  action: 'transfer' | 'drill';
+  action: 'transfer' | 'drill' | 'scrub';
   from: string | null;
   to: string;
   outcome: 'completed' | 'failed' | 'refused';
@@ -109,6 +109,7 @@ export const bridgeRequestSchemas = {
   'failover:preflight': z.object({ profileId: z.string().min(1).max(64), target: NodeIdSchema }),
   'failover:start': z.object({ profileId: z.string().min(1).max(64), target: NodeIdSchema }),
   'drill:run': z.object({ profileId: z.string().min(1).max(64), nodeId: NodeIdSchema, drill: DrillSchema }),
+  'node:scrub': z.object({ profileId: z.string().min(1).max(64), nodeId: NodeIdSchema }),
   /** Which cluster this window shows in full; null for the first connected one. */
   'view:focus': z.object({ profileId: z.string().min(1).max(64).nullable() }),
   /** Recorder, incidents and player: see replay.ts. */
@@ -129,6 +130,7 @@ export interface BridgeResponses extends ReplayResponses {
   'failover:preflight': { target: string; checks: PreflightCheck[] };
   'failover:start': AuditEntry;
   'drill:run': { detail: string };
+  'node:scrub': { detail: string };
   'view:focus': { profileId: string | null };
 }
 

@@ -91,6 +91,12 @@ export const useHubStore = defineStore('hub', () => {
     return answer.ok ? null : answer.error;
   }
 
+  async function scrub(profileId: string, nodeId: string): Promise<ErrorInfo | null> {
+    if (bridge === null) return { code: 'no_bridge', message: 'not connected to the hub' };
+    const answer = await bridge.request('node:scrub', { profileId, nodeId });
+    return answer.ok ? null : answer.error;
+  }
+
   /** Tells the hub which cluster this window shows in full. */
   async function focus(profileId: string | null): Promise<void> {
     await bridge?.request('view:focus', { profileId });
@@ -124,6 +130,7 @@ export const useHubStore = defineStore('hub', () => {
     preflight,
     startFailover,
     runDrill,
+    scrub,
     focus,
     dismissError,
   };

@@ -19,20 +19,21 @@ export const useReplayStore = defineStore('replay', () => {
     bridge = api;
   }
 
-  async function call<T>(run: (api: QuorumscopeApi) => Promise<{ ok: true; data: T } | { ok: false; error: ErrorInfo }>): Promise<T | null> {
+  /** An operator's action: its failure is shown. A background refresh is `quiet`: the hub store already shows a lost hub. */
+  async function call<T>(run: (api: QuorumscopeApi) => Promise<{ ok: true; data: T } | { ok: false; error: ErrorInfo }>, quiet = false): Promise<T | null> {
     if (bridge === null) return null;
     const answer = await run(bridge);
     if (!answer.ok) {
-      lastError.value = answer.error.message;
+      if (!quiet) lastError.value = answer.error.message;
       return null;
     }
-    lastError.value = null;
+    if (!quiet) lastError.value = null;
     return answer.data;
   }
 
   async function refresh(): Promise<void> {
-    status.value = (await call((api) => api.request('recorder:status', null))) ?? status.value;
-    incidents.value = (await call((api) => api.request('incidents:list', {}))) ?? incidents.value;
+    status.value = (await call((api) => api.request('recorder:status', null), true)) ?? status.value;
+    incidents.value = (await call((api) => api.request('incidents:list', {}), true)) ?? incidents.value;
   }
 
   return {
