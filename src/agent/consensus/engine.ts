@@ -89,6 +89,12 @@ export interface Ready<M extends EngineMessage = EngineMessage> {
   /** Persist (atomically) when non-null. */
   readonly hardState: HardState | null;
   /**
+   * False when `hardState` differs from the last one only in what the engine
+   * can recover after a crash (Raft: the commit index); the host may then skip
+   * writing it, as etcd's MustSync allows. True whenever the epoch or a vote changed.
+   */
+  readonly hardStateMustPersist: boolean;
+  /**
    * Append to stable storage. If `entries[0].index` is at or below the last
    * stored index, the stored suffix from that index on is replaced.
    */

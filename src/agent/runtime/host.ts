@@ -86,6 +86,14 @@ export const requestTimeoutMs = 5_000;
 /** A transfer target further behind than this is refused rather than caught up. */
 export const transferLagEntriesMax = 1_000;
 export const pauseDurationMsDefault = 10_000;
+/** Refusals that mean "leadership is changing": nothing was proposed, so the write may go to the next leader. */
+const leaderChangeCodes: ReadonlySet<string> = new Set(['transferring', 'not_leader', 'no_leader']);
+/** How many leaders a write follows before it gives up and tells the client. */
+const replicateAttemptsMax = 3;
+/** A write waits for a new leader at most this long: two election timeouts cover a transfer or a failover. */
+function leaderChangeWaitMsMax(options: { electionTimeoutTicks: number; tickIntervalMs: number }): number {
+  return Math.min(requestTimeoutMs, 4 * options.electionTimeoutTicks * options.tickIntervalMs);
+}
 
 interface Waiter<T> {
   resolve(result: Result<T>): void;
@@ -303,8 +311,10 @@ export class NodeHost<M extends EngineMessage> implements NodeService {
   private async processReady(): Promise<void> {
     while (!this.stopped && this.fatal === null && this.consensus.hasReady()) {
       const ready = this.consensus.ready();
-      if (ready.hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
-        const persisted = await this.options.storage.persist(ready);
+      // A hard state that only moved the commit index is not worth two fsyncs: the engine recovers it after a crash.
+      const hardState = ready.hardStateMustPersist ? ready.hardState : null;
+      if (hardState !== null || ready.entries.length > 0 || ready.snapshot !== null) {
+        const persisted = await this.options.storage.persist({ hardState, entries: ready.entries, snapshot: ready.snapshot });
         if (!persisted.ok) {
           this.fail(`storage failed: ${persisted.error.message}`);
           return;
@@ -419,11 +429,36 @@ export class NodeHost<M extends EngineMessage> implements NodeService {
 
   // ---- writes and forwarding ----------------------------------------------
 
-  private replicate(command: Uint8Array): Promise<Result<{ index: number; output: KvOutput }>> {
-    const status = this.consensus.status(this.options.clock.nowMs());
-    if (status.role === 'leader') return this.proposeLocally(command);
-    if (status.leader === null) return Promise.resolve(err('no_leader', `no leader is known to ${this.nodeId}; retry shortly`));
-    return this.forward(status.leader, { type: 'kv', command }) as Promise<Result<{ index: number; output: KvOutput }>>;
+  /**
+   * Proposes here if this node leads, or forwards to the leader. A write that
+   * meets a leadership change it could not have seen coming (a transfer in
+   * progress, a leader that just stepped down, no leader for a moment) waits
+   * for the new leader and goes there, rather than failing: none of those
+   * refusals proposed anything, so trying again cannot apply it twice.
+   */
+  private async replicate(command: Uint8Array): Promise<Result<{ index: number; output: KvOutput }>> {
+    const deadlineMs = this.options.clock.nowMs() + leaderChangeWaitMsMax(this.options);
+    for (let attempt = 0; ; attempt += 1) {
+      const status = this.consensus.status(this.options.clock.nowMs());
+      let answer: Result<{ index: number; output: KvOutput }>;
+      if (status.role === 'leader') answer = await this.proposeLocally(command);
+      else if (status.leader === null) answer = err('no_leader', `no leader is known to ${this.nodeId}; retry shortly`);
+      else answer = (await this.forward(status.leader, { type: 'kv', command })) as Result<{ index: number; output: KvOutput }>;
+      if (answer.ok || !leaderChangeCodes.has(answer.error.code) || attempt >= replicateAttemptsMax || this.stopped) return answer;
+      if (!(await this.awaitLeaderChange(status.leader, status.role === 'leader', deadlineMs))) return answer;
+    }
+  }
+
+  /** Waits, tick by tick, until leadership moved on from what the last attempt saw; false at the deadline. */
+  private async awaitLeaderChange(leaderSeen: string | null, ledSeen: boolean, deadlineMs: number): Promise<boolean> {
+    while (this.options.clock.nowMs() < deadlineMs && !this.stopped) {
+      await new Promise((resolve) => setTimeout(resolve, this.options.tickIntervalMs));
+      const status = this.consensus.status(this.options.clock.nowMs());
+      if (status.role === 'leader' && status.transferringTo === null && !ledSeen) return true;
+      if (status.role !== 'leader' && status.leader !== null && (status.leader !== leaderSeen || ledSeen)) return true;
+      if (status.role === 'leader' && ledSeen && status.transferringTo === null) return true;
+    }
+    return false;
   }
 
   private proposeLocally(command: Uint8Array): Promise<Result<{ index: number; output: KvOutput }>> {

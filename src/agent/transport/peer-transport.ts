@@ -115,6 +115,8 @@ interface OutboundPeer {
   delayTimer: NodeJS.Timeout | null;
   dials: number;
   framesDropped: number;
+  /** Set while writes of this turn of the event loop are being gathered into one syscall. */
+  corked: boolean;
 }
 
 interface InboundConnection {
@@ -215,6 +217,7 @@ export class PeerTransport<T> {
       delayTimer: null,
       dials: 0,
       framesDropped: 0,
+      corked: false,
     });
   }
 
@@ -339,12 +342,27 @@ export class PeerTransport<T> {
       peer.queueBytes -= head.frame.length;
       this.counters.framesSent += 1;
       this.counters.bytesSent += head.frame.length;
+      this.cork(peer, peer.socket);
       // Stop at the kernel's high-water mark so that the bounded queue, not Node's unbounded writable buffer, holds the backlog.
       if (!peer.socket.write(head.frame)) {
         peer.writable = false;
         return;
       }
     }
+  }
+
+  /**
+   * A Ready's messages to one peer go out in one writev rather than one write
+   * each: the socket is corked for the rest of this turn of the event loop.
+   */
+  private cork(peer: OutboundPeer, socket: Socket): void {
+    if (peer.corked) return;
+    peer.corked = true;
+    socket.cork();
+    process.nextTick(() => {
+      peer.corked = false;
+      socket.uncork();
+    });
   }
 
   private maybeDial(peer: OutboundPeer): void {

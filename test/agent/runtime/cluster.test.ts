@@ -90,6 +90,33 @@ describe('a 3-node cluster of real agents', () => {
     await acknowledgedWrite('after-transfer', 'yes');
   });
 
+  it('holds writes that arrive during a planned transfer and commits them on the new leader: none fails', async () => {
+    const leader = await cluster.waitForLeader();
+    const target = cluster.ids().find((id) => id !== leader) ?? 'n1';
+    const statuses: number[] = [];
+    let writing = true;
+    const writers = Array.from({ length: 4 }, async (_, writer) => {
+      for (let i = 0; writing; i += 1) {
+        const answer = await put(cluster.http(leader), `during-transfer-${writer}-${i}`, 'x');
+        statuses.push(answer.status);
+        if (answer.status === 200) acknowledged.set(`during-transfer-${writer}-${i}`, 'x');
+      }
+    });
+    await sleep(100);
+    const moved = await httpJson(`${cluster.http(leader)}/v1/admin/transfer-leadership`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${cluster.cluster.file.operatorToken}` },
+      body: JSON.stringify({ to: target }),
+    });
+    await sleep(300);
+    writing = false;
+    await Promise.all(writers);
+    expect(moved.status, JSON.stringify(moved.body)).toBe(200);
+    expect(statuses.length).toBeGreaterThan(10);
+    expect(statuses.filter((status) => status !== 200)).toEqual([]);
+    await expectAllAcknowledgedWrites(target);
+  });
+
   it('refuses a transfer to an unknown node, with the reason', async () => {
     const leader = await cluster.waitForLeader();
     const answer = await httpJson(`${cluster.http(leader)}/v1/admin/transfer-leadership`, {

@@ -17,9 +17,10 @@ const value = fc.letrec((tie) => ({
   ),
 })).value;
 
-/** Bytes compare by content (the decoder hands back Buffers), everything else as is. */
+/** Bytes compare by content (the decoder hands back Buffers); msgpack has no -0, so it reads back as 0; everything else as is. */
 function normalise(input: unknown): unknown {
   if (input instanceof Uint8Array) return { bytes: [...input] };
+  if (Object.is(input, -0)) return 0;
   if (Array.isArray(input)) return input.map(normalise);
   if (typeof input === 'object' && input !== null) return Object.fromEntries(Object.entries(input).map(([key, item]) => [key, normalise(item)]));
   return input;
@@ -36,7 +37,8 @@ describe('peer frames', () => {
         expect(decoded.ok).toBe(true);
         if (decoded.ok && decoded.frame.type === 'message') expect(normalise(decoded.frame.value)).toEqual(normalise(input));
       }),
-      { numRuns: 300 },
+      // A fixed seed: a failure replays; QUORUMSCOPE_FUZZ_SEED explores others.
+      { numRuns: 300, seed: Number(process.env.QUORUMSCOPE_FUZZ_SEED ?? 20260127) },
     );
   });
 

@@ -233,7 +233,7 @@ describe('PeerTransport', () => {
         await waitFor(() => closeReasonFor(b.lines, localPort) !== null, 2_000, 'a logged reason');
         expect(closeReasonFor(b.lines, localPort)).not.toBe('');
       }),
-      { numRuns: 150 },
+      { numRuns: 150, seed: Number(process.env.QUORUMSCOPE_FUZZ_SEED ?? 20260127) },
     );
     await roundTrip(a, b, 1);
   });

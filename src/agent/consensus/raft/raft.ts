@@ -302,8 +302,11 @@ export class RaftEngine implements ConsensusEngine<RaftMessage> {
   ready(): Ready<RaftMessage> {
     this.flushAppends();
     let hardState: RaftHardState | null = null;
+    let hardStateMustPersist = false;
     if (this.hardStateChanged()) {
       hardState = { term: this.term, vote: this.vote, commit: this.log.committedIndex };
+      // The commit index is volatile (Raft §5.3): a node that restarts with an older one learns it again.
+      hardStateMustPersist = this.persistedHardState.term !== this.term || this.persistedHardState.vote !== this.vote;
       this.persistedHardState = hardState;
     }
     const committedEntries = this.log.nextCommittedEntries(committedEntriesBytesMax);
@@ -311,6 +314,7 @@ export class RaftEngine implements ConsensusEngine<RaftMessage> {
     if (lastCommitted !== undefined) this.log.applyingIndex = lastCommitted.index;
     const ready: Ready<RaftMessage> = {
       hardState,
+      hardStateMustPersist,
       entries: this.log.unstableEntries(),
       snapshot: this.incomingSnapshot,
       messages: this.messages,
