@@ -128,6 +128,28 @@ describe('a 3-node cluster of real agents', () => {
     expect((answer.body.error as { code: string }).code).toBe('unknown_node');
   });
 
+  it('refuses a transfer to a paused follower that cannot catch up, with the reason, and leadership stays', async () => {
+    const leader = await cluster.waitForLeader();
+    const target = cluster.ids().find((id) => id !== leader) ?? 'n1';
+    await cluster.kill(target, 'SIGSTOP');
+    try {
+      // Past an election timeout without an answer, the target is out of reach of the leader.
+      await sleep(400);
+      const answer = await httpJson(`${cluster.http(leader)}/v1/admin/transfer-leadership`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${cluster.cluster.file.operatorToken}` },
+        body: JSON.stringify({ to: target }),
+      });
+      expect(answer.status).toBe(409);
+      const error = answer.body.error as { code: string; message: string };
+      expect(['target_unreachable', 'target_lagging']).toContain(error.code);
+      expect(error.message).toContain(target);
+      expect(await cluster.waitForLeader()).toBe(leader);
+    } finally {
+      await cluster.kill(target, 'SIGCONT');
+    }
+  });
+
   it('moves leadership over socket.io with the operator token, and refuses the viewer token', async () => {
     const leader = await cluster.waitForLeader();
     const target = cluster.ids().find((id) => id !== leader) ?? 'n1';
