@@ -7,8 +7,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import type http from 'node:http';
-import { createServer } from 'node:net';
 import os from 'node:os';
+import { freeBasePort as freeBasePortFrom } from '../../test/support/ports';
 import path from 'node:path';
 import { startCluster, type RunningCluster } from '../../src/cli/cluster';
 import { createAgent, freePorts, request, sleep, type HttpAnswer } from './http';
@@ -45,23 +45,8 @@ function pushLog(logs: string[], line: string): void {
   if (logs.length > logLinesMax) logs.shift();
 }
 
-async function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-/** A base port P with P+1..P+n (HTTP) and P+101..P+100+n (peer) free, as `startCluster` lays them out. */
-async function freeBasePort(nodes: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt += 1) {
-    const base = 30_000 + Math.floor(Math.random() * 100) * 200;
-    const ports = Array.from({ length: nodes }, (_, i) => [base + i + 1, base + 101 + i]).flat();
-    if ((await Promise.all(ports.map(portIsFree))).every(Boolean)) return base;
-  }
-  throw new Error('no free port range found');
-}
+/** Benchmarks take their ports from 30000 up, tests from 20000: the two can run side by side. */
+const freeBasePort = (nodes: number) => freeBasePortFrom(nodes, 30_000, 100);
 
 async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | null>, logTail: () => string): Promise<T> {
   const deadline = Date.now() + timeoutMs;

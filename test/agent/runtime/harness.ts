@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { startCluster, type RunningCluster } from '../../../src/cli/cluster';
+import { freeBasePort } from '../../support/ports';
 import type { NodeStatus } from '../../../src/shared/protocol';
 
 /**
@@ -12,25 +12,6 @@ import type { NodeStatus } from '../../../src/shared/protocol';
  */
 
 const entry = path.resolve('bin/quorumscope.mjs');
-
-async function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-/** A base port P such that P+1..P+n and P+101..P+100+n are free. */
-async function freeBasePort(nodes: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt += 1) {
-    const base = 20_000 + Math.floor(Math.random() * 200) * 200;
-    const ports = Array.from({ length: nodes }, (_, i) => [base + i + 1, base + 101 + i]).flat();
-    const free = await Promise.all(ports.map(portIsFree));
-    if (free.every(Boolean)) return base;
-  }
-  throw new Error('no free port range found');
-}
 
 export interface TestCluster {
   dir: string;

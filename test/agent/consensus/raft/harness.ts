@@ -375,3 +375,20 @@ export function formatStatus(cluster: Cluster, id: NodeId): string[] {
   }
   return lines;
 }
+
+/** A cluster of `count` voters named 1..count, none elected yet. */
+export function newCluster(count: number, overrides: Partial<ClusterOptions> = {}): Cluster {
+  const cluster = new Cluster({ ...defaultClusterOptions, ...overrides });
+  const ids = Array.from({ length: count }, (_, position) => String(position + 1));
+  for (const id of ids) cluster.addNode(id, { voters: ids, learners: [] });
+  return cluster;
+}
+
+/** A cluster in which node 1 campaigned and won. */
+export function electedCluster(count: number, overrides: Partial<ClusterOptions> = {}): Cluster {
+  const cluster = newCluster(count, overrides);
+  cluster.node('1').engine.campaign();
+  cluster.stabilize();
+  if (cluster.leaders().join(',') !== '1') throw new Error(`expected node 1 to lead, got ${cluster.leaders().join(',')}`);
+  return cluster;
+}

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Entry, EngineOptions, RestoredState } from '../../../../src/agent/consensus/engine';
 import { RaftEngine, type RaftMessage } from '../../../../src/agent/consensus/raft';
 import { createRandom } from '../../../../src/shared/random';
-import { Cluster, bytes, defaultClusterOptions, type ClusterOptions } from './harness';
+import { Cluster, bytes, defaultClusterOptions, electedCluster, newCluster } from './harness';
 
 // ---------------------------------------------------------------------------
 // Helpers.
@@ -49,21 +49,6 @@ function drain(engine: RaftEngine): RaftMessage[] {
     engine.advance(ready);
   }
   return messages;
-}
-
-function newCluster(count: number, overrides: Partial<ClusterOptions> = {}): Cluster {
-  const cluster = new Cluster({ ...defaultClusterOptions, ...overrides });
-  const ids = Array.from({ length: count }, (_, position) => String(position + 1));
-  for (const id of ids) cluster.addNode(id, { voters: ids, learners: [] });
-  return cluster;
-}
-
-function electedCluster(count: number, overrides: Partial<ClusterOptions> = {}): Cluster {
-  const cluster = newCluster(count, overrides);
-  cluster.node('1').engine.campaign();
-  cluster.stabilize();
-  expect(cluster.leaders()).toEqual(['1']);
-  return cluster;
 }
 
 function storedTerms(cluster: Cluster, id: string): number[] {

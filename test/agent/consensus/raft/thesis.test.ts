@@ -8,22 +8,7 @@ import type { EngineOptions, Entry, RestoredState } from '../../../../src/agent/
 import { RaftEngine, decodeConfigEntry, raftFactory, type RaftMessage } from '../../../../src/agent/consensus/raft';
 import { createRandom } from '../../../../src/shared/random';
 import { EventBodySchema, type EventBody } from '../../../../src/shared/protocol';
-import { Cluster, bytes, defaultClusterOptions, type ClusterOptions } from './harness';
-
-function newCluster(count: number, overrides: Partial<ClusterOptions> = {}): Cluster {
-  const cluster = new Cluster({ ...defaultClusterOptions, ...overrides });
-  const ids = Array.from({ length: count }, (_, position) => String(position + 1));
-  for (const id of ids) cluster.addNode(id, { voters: ids, learners: [] });
-  return cluster;
-}
-
-function electedCluster(count: number, overrides: Partial<ClusterOptions> = {}): Cluster {
-  const cluster = newCluster(count, overrides);
-  cluster.node('1').engine.campaign();
-  cluster.stabilize();
-  expect(cluster.leaders()).toEqual(['1']);
-  return cluster;
-}
+import { Cluster, bytes, electedCluster, newCluster } from './harness';
 
 /** Runs the cluster tick by tick, delivering everything after each tick. */
 function runTicks(cluster: Cluster, ticks: number, ids: string[] = cluster.ids()): void {
