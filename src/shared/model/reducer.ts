@@ -1,4 +1,4 @@
-import type { ClusterEvent, EventBody, StatusSample } from '../protocol';
+import type { ClusterEvent, EventBody, NodeStatus, StatusSample } from '../protocol';
 import { evaluateAlertRules, reconcileAlerts, type TimelineNote } from './alerts';
 import { lagHistoryPointsMax, lagSeriesMax, mutesMax, nodesMax, operationsMax, recentKeysMax, resolveModelConfig, type ModelConfig } from './config';
 import {
@@ -23,6 +23,7 @@ import type {
   ModelMessage,
   NodeView,
   OperatorAction,
+  RepairState,
 } from './types';
 
 /**
@@ -78,6 +79,15 @@ export function messageTimeMs(message: ModelMessage): number {
 }
 
 export function reduce(model: ClusterModel, message: ModelMessage): ClusterModel {
+  return reduceQuietly(model, message) ?? reduceFully(model, message);
+}
+
+/**
+ * The whole derivation, for every message: what `reduce` computes, without the
+ * shortcut for quiet messages. Exported so that tests can check the shortcut
+ * against it.
+ */
+export function reduceFully(model: ClusterModel, message: ModelMessage): ClusterModel {
   const notes: TimelineNote[] = [];
   const timed: ClusterModel = { ...model, nowMs: Math.max(model.nowMs, messageTimeMs(message)) };
   const applied = expire(applyMessage(timed, message, notes));
@@ -93,6 +103,98 @@ export function reduceAll(model: ClusterModel, messages: Iterable<ModelMessage>)
   let current = model;
   for (const message of messages) current = reduce(current, message);
   return current;
+}
+
+// ---------------------------------------------------------------------------
+// The shortcut for quiet messages.
+
+/**
+ * Most messages change nothing the model derives: a follower reports the same
+ * role, epoch, leader and voters as before with fresher indexes, or a tick
+ * passes while no clock-driven fact (staleness, mutes, holds, the lag window)
+ * runs out. For those the full derivation would return the same leader, split
+ * brain, fault tolerance, followers, alerts, health and timeline, only after
+ * visiting every node several times; this returns the model with the new raw
+ * inputs instead, or null when the message might change a derived fact and
+ * must take the full path.
+ *
+ * It leans on one invariant of every model `reduce` returns (and of
+ * `createClusterModel`): its derived facts are those of its raw inputs at its
+ * `nowMs`. A sample from the leader, or any sample while there is no leader,
+ * always takes the full path.
+ */
+function reduceQuietly(model: ClusterModel, message: ModelMessage): ClusterModel | null {
+  if (model.leader === null) return null;
+  if (message.kind === 'tick') {
+    const nowMs = Math.max(model.nowMs, message.atMs);
+    if (nowMs !== model.nowMs && !timePassesQuietly(model, nowMs, null)) return null;
+    return nowMs === model.nowMs ? model : { ...model, nowMs };
+  }
+  if (message.kind !== 'sample') return null;
+  const { status, atMs } = message.sample;
+  const node = model.nodes[status.nodeId];
+  if (status.nodeId === model.leader.nodeId || status.clusterId !== model.clusterId || model.engine === null) return null;
+  if (node?.status == null || node.statusAtMs === null || atMs < node.statusAtMs || !sameDerivedFacts(node.status, status)) return null;
+  const nowMs = Math.max(model.nowMs, atMs);
+  const updated: NodeView = { ...node, status, statusAtMs: atMs, lastSeenAtMs: Math.max(node.lastSeenAtMs ?? atMs, atMs) };
+  if (deriveReachability(updated, nowMs, model.config) !== node.reachability) return null;
+  if (nowMs !== model.nowMs && !timePassesQuietly(model, nowMs, status.nodeId)) return null;
+  return { ...model, nowMs, nodes: { ...model.nodes, [status.nodeId]: updated }, evidence: evidenceFromSample(model.evidence, status) };
+}
+
+/**
+ * Whether two statuses of one node agree on everything the derivations read
+ * of a node that is not the leader: whom it follows and in which epoch (leader,
+ * split brain), the configuration it states (voters), and whether
+ * it serves (fault tolerance, the not-serving alert). Indexes, storage,
+ * process figures and the like are only shown.
+ */
+function sameDerivedFacts(before: NodeStatus, after: NodeStatus): boolean {
+  return (
+    before.role === after.role &&
+    before.epoch === after.epoch &&
+    before.leader === after.leader &&
+    sameStrings(before.voters, after.voters) &&
+    (before.integrity?.serving ?? null) === (after.integrity?.serving ?? null) &&
+    (before.integrity?.reason ?? null) === (after.integrity?.reason ?? null)
+  );
+}
+
+function sameStrings(a: string[], b: string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let index = 0; index < a.length; index += 1) if (a[index] !== b[index]) return false;
+  return true;
+}
+
+/**
+ * Whether moving the model's time to `nowMs` changes nothing derived, given a
+ * leader that stays: no mute, operator grace period or repaired notice runs
+ * out, no node but `exceptNodeId` (checked by the caller) changes reachability
+ * by age, no lag point leaves the window and the leader-changed alert's hold
+ * does not end. Every clock-driven fact of the model is in this list; a new
+ * one (in `expire`, a derivation or an alert rule) must be added here too.
+ */
+function timePassesQuietly(model: ClusterModel, nowMs: number, exceptNodeId: string | null): boolean {
+  const { config } = model;
+  for (const id in model.mutes) if ((model.mutes[id] as number) <= nowMs) return false;
+  for (const operation of model.operations) if (operation.graceUntilMs <= nowMs) return false;
+  for (const id in model.repairs) if (nowMs - (model.repairs[id] as RepairState).atMs >= config.repairedAlertHoldMs) return false;
+  for (const id in model.nodes) {
+    const node = model.nodes[id] as NodeView;
+    if (id !== exceptNodeId && deriveReachability(node, nowMs, config) !== node.reachability) return false;
+  }
+  const oldestMs = nowMs - config.lagHistoryWindowMs;
+  for (const id in model.lagHistory) {
+    const first = (model.lagHistory[id] as LagPoint[])[0];
+    if (first !== undefined && first.atMs < oldestMs) return false;
+  }
+  const latest = model.failovers.at(-1);
+  if (latest !== undefined) {
+    const expiresAtMs = latest.atMs + config.leaderChangedAlertHoldMs;
+    if (model.nowMs < expiresAtMs && expiresAtMs <= nowMs) return false;
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------------------
@@ -136,10 +238,15 @@ function applySample(model: ClusterModel, sample: StatusSample): ClusterModel {
   // Samples can arrive out of order across a reconnect; an older one must not overwrite a newer status.
   if (existing?.statusAtMs != null && atMs < existing.statusAtMs) return model;
   const next = withNode(model, status.nodeId, (node) => ({ ...node, status, statusAtMs: atMs, lastSeenAtMs: Math.max(node.lastSeenAtMs ?? atMs, atMs) }));
-  let evidence = next.evidence;
-  if (status.transferringTo !== null && evidence.transferTo !== status.transferringTo) evidence = { ...evidence, transferTo: status.transferringTo };
-  if (status.activeDrills.length > 0 && evidence.drill === null) evidence = { ...evidence, drill: `${status.activeDrills.join(', ')} on ${status.nodeId}` };
-  return { ...next, clusterId: next.clusterId ?? status.clusterId, engine: next.engine ?? status.engine, evidence };
+  return { ...next, clusterId: next.clusterId ?? status.clusterId, engine: next.engine ?? status.engine, evidence: evidenceFromSample(next.evidence, status) };
+}
+
+/** A status that names a transfer or a running drill is evidence for the cause of the next leader change. */
+function evidenceFromSample(evidence: LeaderChangeEvidence, status: NodeStatus): LeaderChangeEvidence {
+  let next = evidence;
+  if (status.transferringTo !== null && next.transferTo !== status.transferringTo) next = { ...next, transferTo: status.transferringTo };
+  if (status.activeDrills.length > 0 && next.drill === null) next = { ...next, drill: `${status.activeDrills.join(', ')} on ${status.nodeId}` };
+  return next;
 }
 
 function applyLink(model: ClusterModel, nodeId: string, endpoint: string, state: NodeView['linkState']): ClusterModel {
@@ -526,13 +633,15 @@ function updateLagHistory(history: Record<string, LagPoint[]>, followers: Follow
     if (points.length === 0 && Object.keys(next).length >= lagSeriesMax) continue;
     const last = points.at(-1);
     const bucket = Math.floor(follower.atMs / config.lagHistoryIntervalMs);
+    // One copy of the series per change (this runs for every follower on every leader sample, on series of hundreds of points).
     if (last !== undefined && Math.floor(last.atMs / config.lagHistoryIntervalMs) === bucket) {
-      replace(follower.nodeId, [
-        ...points.slice(0, -1),
-        { atMs: follower.atMs, lagEntries: Math.max(last.lagEntries, follower.lagEntries), lagMs: Math.max(last.lagMs, follower.lagMs) },
-      ]);
+      const copy = points.slice();
+      copy[copy.length - 1] = { atMs: follower.atMs, lagEntries: Math.max(last.lagEntries, follower.lagEntries), lagMs: Math.max(last.lagMs, follower.lagMs) };
+      replace(follower.nodeId, copy);
     } else if (last === undefined || follower.atMs > last.atMs) {
-      replace(follower.nodeId, [...points, { atMs: follower.atMs, lagEntries: follower.lagEntries, lagMs: follower.lagMs }].slice(-pointsMax));
+      const copy = points.slice(Math.max(0, points.length + 1 - pointsMax));
+      copy.push({ atMs: follower.atMs, lagEntries: follower.lagEntries, lagMs: follower.lagMs });
+      replace(follower.nodeId, copy);
     }
   }
   for (const [nodeId, points] of Object.entries(next)) {

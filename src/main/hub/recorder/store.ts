@@ -341,12 +341,14 @@ export class RecordingStore {
 
   /** The next time at or after `atMs` with anything recorded, to skip gaps quickly; null at the end. */
   nextDataMs(source: string, atMs: number): number | null {
+    // A chunk never spans two windows, so one that ends at or after `atMs` starts in its window or later: the
+    // bound lets SQLite walk chunks_by_time from there and stop at the first match instead of scanning every chunk.
     const row = this.db
       .prepare(
-        `SELECT min(t) AS t FROM (SELECT min(start_ms) AS t FROM chunks WHERE source = @s AND end_ms >= @a
+        `SELECT min(t) AS t FROM (SELECT (SELECT start_ms FROM chunks WHERE source = @s AND start_ms >= @w AND end_ms >= @a ORDER BY start_ms LIMIT 1) AS t
          UNION ALL SELECT min(at_ms) FROM messages WHERE source = @s AND at_ms >= @a)`,
       )
-      .get({ s: source, a: atMs }) as { t: number | null };
+      .get({ s: source, a: atMs, w: Math.floor(atMs / chunkWindowMs) * chunkWindowMs }) as { t: number | null };
     const pending = this.pendingSamples(source, 0).find((entry) => entry.message.kind === 'sample' && entry.message.sample.atMs >= atMs);
     const pendingMs = pending?.message.kind === 'sample' ? pending.message.sample.atMs : null;
     if (row.t === null) return pendingMs;
