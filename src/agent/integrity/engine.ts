@@ -14,7 +14,7 @@ import type { SealedSegmentInfo, WalObserver } from '../storage/wal';
 import { injectSegmentFault, injectSnapshotFault, type FaultKind, type InjectedFault } from './faults';
 import { decodeManifest, encodeManifest, hashHex, manifestFileName, type ManifestEntry } from './manifest';
 import { addMember, computeParity, decodeParity, encodeParity, parityBlockBytesDefault, parityFileName, paritySegmentsPerGroupDefault, rebuildMember, type ParityGroup } from './parity';
-import { FastSegmentCheck, scanFileInChunks, scrubReadBytes, scrubSliceBytes } from './scrub';
+import { SegmentChecksumCheck, scanFileInChunks, scrubReadBytes, scrubSliceBytes } from './scrub';
 import { verifySealedSegment, verifySnapshotFile } from './verify';
 
 /**
@@ -617,17 +617,18 @@ export class IntegrityEngine {
   }
 
   /**
-   * One sealed segment: the fast streaming check (scrub.ts) first; only a
+   * One sealed segment: its bytes against the manifest's xxh64 first (the
+   * segment is immutable once sealed, so any damage changes the hash); only a
    * suspect segment, or one without a manifest hash to check against, is read
-   * whole and classified by the detailed verifier. Null when the file is gone.
+   * whole and classified record by record. Null when the file is gone.
    */
   private async scrubSegment(segment: SealedSegmentInfo, pacer: Pacer): Promise<{ bytes: number; issue: StorageIssue | null } | null> {
     const entry = this.manifest.get(segment.segment);
     if (this.checksEnabled && entry !== undefined) {
-      const check = new FastSegmentCheck({ segment: segment.segment, firstIndex: segment.firstIndex, previousEpoch: segment.previousEpoch, expectedHash: BigInt(`0x${entry.hash}`), recordBytesMax: this.options.recordBytesMax });
+      const check = new SegmentChecksumCheck(BigInt(`0x${entry.hash}`));
       const scanned = await scanFileInChunks(segment.path, check, { buffer: this.scrubBuffer(), sliceBytes: scrubSliceBytes, recordBytesMax: this.options.recordBytesMax, pacer, fileBytesMax: scrubSegmentBytesMax });
       if (scanned.status === 'missing') return null;
-      const suspicion = scanned.failure ?? check.finish(scanned.unwalkedBytes);
+      const suspicion = scanned.failure ?? check.finish();
       if (suspicion === null) return { bytes: scanned.bytes, issue: null };
       const content = await readIfPresent(segment.path);
       if (content === null) return null;

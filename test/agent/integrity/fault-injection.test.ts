@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Entry } from '../../../src/agent/consensus/engine';
 import { IntegrityEngine, type PeerRepairLink } from '../../../src/agent/integrity/engine';
 import { faultKinds, injectSegmentFault, injectSnapshotFault, type FaultKind } from '../../../src/agent/integrity/faults';
-import { fastCheckSegmentBytes } from '../../../src/agent/integrity/scrub';
+import { SegmentChecksumCheck, fastCheckSegmentBytes } from '../../../src/agent/integrity/scrub';
 import { decodeSegmentUnchecked, verifySealedSegment, verifySnapshotFile } from '../../../src/agent/integrity/verify';
 import { Storage, walLimitsDefault, type SealedSegmentInfo } from '../../../src/agent/storage';
 import { silentLogger } from '../../../src/shared/logger';
@@ -118,6 +118,10 @@ describe('randomized fault injection on real files', () => {
             // The scrubber's fast path must flag every fault the detailed verifier finds, or the scrub would miss it.
             const suspicion = fastCheckSegmentBytes(injection.damaged, { segment: segment.segment, firstIndex: segment.firstIndex, previousEpoch: segment.previousEpoch, expectedHash: BigInt(`0x${manifestHash}`), recordBytesMax });
             if (suspicion === null) throw new Error(`${fault} at ${injection.injected.offset} in ${target} passed the fast scrub check`);
+            // ...and so must the routine scrub, which checks a sealed segment against its manifest hash.
+            const routine = new SegmentChecksumCheck(BigInt(`0x${manifestHash}`));
+            routine.absorb(injection.damaged);
+            if (routine.finish() === null) throw new Error(`${fault} at ${injection.injected.offset} in ${target} passed the routine checksum scrub`);
             tally.flaggedByFastPath += 1;
           }
           if (issue.kind !== injection.injected.expected) misclassified.push(`${fault} (${injection.injected.detail}): expected ${injection.injected.expected}, got ${issue.kind}: ${issue.reason}`);

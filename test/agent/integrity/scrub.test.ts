@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { xxh64 } from '@node-rs/xxhash';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeSegment } from '../../../src/agent/integrity/engine';
-import { FastSegmentCheck, fastCheckSegmentBytes, scanFileInChunks, type FastSegmentExpectation } from '../../../src/agent/integrity/scrub';
+import { FastSegmentCheck, SegmentChecksumCheck, fastCheckSegmentBytes, scanFileInChunks, type FastSegmentExpectation } from '../../../src/agent/integrity/scrub';
 import { verifySealedSegment } from '../../../src/agent/integrity/verify';
 import { segmentFileName, segmentHeaderBytes } from '../../../src/agent/storage/codec';
 import { walLimitsDefault } from '../../../src/agent/storage';
@@ -87,5 +87,35 @@ describe('the fast scrub check', () => {
   it('flags a segment checked under another segment number or first index (misdirected)', () => {
     expect(fastCheckSegmentBytes(clean, { ...expectationOf(clean), segment: 8 })).toMatch(/header/);
     expect(fastCheckSegmentBytes(clean, { ...expectationOf(clean), firstIndex: 102 })).toMatch(/header/);
+  });
+});
+
+describe('the routine checksum scrub of a sealed segment', () => {
+  const clean = segmentWith(Array.from({ length: 200 }, (_, position) => 30 + (position % 5) * 11));
+
+  async function checksumScan(bytes: Buffer, expected: bigint): Promise<string | null> {
+    const dir = await dirs.make('quorumscope-scrub-sum-');
+    const path = join(dir, segmentFileName(7, 101));
+    await writeFile(path, bytes);
+    const check = new SegmentChecksumCheck(expected);
+    const scanned = await scanFileInChunks(path, check, { buffer: Buffer.alloc(4096), sliceBytes: 1024, recordBytesMax, pacer: null, fileBytesMax: 1 << 30 });
+    if (scanned.status === 'missing') throw new Error('file vanished');
+    return scanned.failure ?? check.finish();
+  }
+
+  it('passes a clean segment read in chunks', async () => {
+    expect(await checksumScan(clean, xxh64(clean))).toBeNull();
+  });
+
+  it('flags one flipped bit anywhere in the file', async () => {
+    for (const offset of [0, segmentHeaderBytes + 3, Math.floor(clean.length / 2), clean.length - 1]) {
+      const damaged = Buffer.from(clean);
+      damaged[offset] = (damaged[offset] ?? 0) ^ 0x10;
+      expect(await checksumScan(damaged, xxh64(clean))).toMatch(/xxh64/);
+    }
+  });
+
+  it('flags a truncated segment', async () => {
+    expect(await checksumScan(clean.subarray(0, clean.length - 100), xxh64(clean))).toMatch(/xxh64/);
   });
 });
