@@ -53,3 +53,20 @@ test('a page without the session token is refused by the hub and says so', async
   await expect(page.getByRole('alert')).toContainText('unauthorized');
   await expect(page.getByText('web mode', { exact: true })).toHaveCount(0);
 });
+
+test('edits a saved profile: new endpoints and lag thresholds, the token kept without being shown', async ({ page }) => {
+  await page.goto(web.url);
+  const profiles = page.getByRole('complementary', { name: 'Cluster profiles' });
+  await expect(profiles.getByText('nowhere')).toBeVisible();
+  await profiles.getByRole('button', { name: 'edit profile nowhere' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Edit profile nowhere' });
+  await expect(dialog.getByLabel('Token')).toHaveValue('');
+  await dialog.getByLabel('Agent endpoints').fill('127.0.0.1:9, 127.0.0.1:11');
+  await dialog.getByLabel('Follower lag, entries').fill('250');
+  await dialog.getByRole('button', { name: 'Save' }).click();
+  await expect(dialog).toBeHidden();
+  await expect(profiles.getByText('2 agents')).toBeVisible();
+  const card = page.getByRole('article', { name: 'cluster nowhere' });
+  await expect(card.getByText('127.0.0.1:11')).toBeVisible();
+  await expect(page.locator('body')).not.toContainText('viewer-token');
+});

@@ -182,3 +182,51 @@ describe('hub', () => {
     expect(pushTimes.length).toBeLessThanOrEqual(32);
   });
 });
+
+describe('profile edits', () => {
+  let configDir: string;
+  let hub: Hub;
+
+  beforeEach(async () => {
+    configDir = await mkdtemp(path.join(os.tmpdir(), 'qs-hub-edit-'));
+    const created = await Hub.create({ configDir, appInfo: { version: 't', mode: 'web', platform: 'linux' }, clock: { nowMs: () => Date.now() }, logger: recordingLogger() });
+    if (!created.ok) throw new Error(created.error.message);
+    hub = created.data;
+  });
+
+  afterEach(async () => {
+    hub.close();
+    await rm(configDir, { recursive: true, force: true });
+  });
+
+  it('changes name, endpoints and thresholds, keeps the token it was not given, and refuses a taken name', async () => {
+    const first = await hub.request('profiles:add', { name: 'prod', endpoints: ['10.0.0.1:7401'], token: 'sekret' });
+    await hub.request('profiles:add', { name: 'staging', endpoints: ['10.0.0.2:7401'], token: 'other' });
+    const id = (first as { ok: true; data: { id: string } }).data.id;
+    const edited = await hub.request('profiles:update', { id, name: 'production', endpoints: ['10.0.0.1:7401', '10.0.0.3:7401'], thresholds: { followerLagEntries: 50 } });
+    expect(edited).toMatchObject({ ok: true, data: { name: 'production', endpoints: ['10.0.0.1:7401', '10.0.0.3:7401'], hasToken: true, thresholds: { followerLagEntries: 50 } } });
+    const stored = JSON.parse(await readFile(path.join(configDir, 'profiles.json'), 'utf8')) as { profiles: Array<{ name: string; token: string }> };
+    expect(stored.profiles.find((profile) => profile.name === 'production')?.token).toBe('sekret');
+    const taken = await hub.request('profiles:update', { id, name: 'staging' });
+    expect(taken).toMatchObject({ ok: false, error: { code: 'duplicate_name' } });
+    const absurd = await hub.request('profiles:update', { id, thresholds: { followerLagMs: -5 } });
+    expect(absurd.ok).toBe(false);
+  });
+
+  it('applies new lag thresholds to a connected cluster', async () => {
+    const agent = await startFakeAgent('viewer', (socket) => {
+      socket.emit('agent:hello', hello);
+      socket.emit('status:batch', [{ atMs: Date.now(), status: validStatus() }]);
+    });
+    try {
+      const added = await hub.request('profiles:add', { name: 'c', endpoints: [agent.endpoint], token: 'viewer' });
+      const id = (added as { ok: true; data: { id: string } }).data.id;
+      await hub.request('cluster:connect', { profileId: id });
+      await hub.request('profiles:update', { id, thresholds: { followerLagEntries: 7, followerLagMs: 900 } });
+      const thresholds = await until(() => hub.snapshot().clusters.find((cluster) => cluster.profileId === id)?.model?.lagThresholds);
+      expect(thresholds).toMatchObject({ entries: 7, ms: 900 });
+    } finally {
+      await agent.close();
+    }
+  });
+});

@@ -48,7 +48,7 @@ export interface ConnectionDeps {
  * skewed), manual failover and drills, and the audit entries they leave.
  */
 export class ClusterConnection {
-  private model: ClusterModel = createClusterModel();
+  private model: ClusterModel;
   private readonly links: AgentLink[];
   private readonly linkStates = new Map<AgentLink, LinkSummary['state']>();
   private failover: FailoverProgress | null = null;
@@ -59,6 +59,15 @@ export class ClusterConnection {
     readonly profile: Profile,
     private readonly deps: ConnectionDeps,
   ) {
+    const thresholds = profile.thresholds ?? {};
+    this.model = createClusterModel({
+      ...(thresholds.followerLagEntries === undefined ? {} : { followerLagWarningEntries: thresholds.followerLagEntries }),
+      ...(thresholds.followerLagMs === undefined ? {} : { followerLagWarningMs: thresholds.followerLagMs }),
+      // The critical no-leader alert stays ten times later than the warning, as by default.
+      ...(thresholds.leaderlessWarningAfterMs === undefined
+        ? {}
+        : { leaderlessWarningAfterMs: thresholds.leaderlessWarningAfterMs, leaderlessCriticalAfterMs: 10 * thresholds.leaderlessWarningAfterMs }),
+    });
     const listener: AgentLinkListener = {
       hello: (_link, hello) => {
         this.clusterId ??= hello.clusterId;

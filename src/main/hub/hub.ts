@@ -91,6 +91,17 @@ export class Hub {
         const added = await this.profiles.add(input);
         return added.ok ? ok(summarize(added.data)) : added;
       },
+      'profiles:update': async (change) => {
+        const updated = await this.profiles.update(change);
+        if (!updated.ok) return updated;
+        // A connected cluster picks the change up at once: new endpoints, token or thresholds.
+        if (this.connections.has(updated.data.id)) {
+          this.disconnect(updated.data.id);
+          const reconnected = this.connect(updated.data.id);
+          if (!reconnected.ok) return reconnected;
+        }
+        return ok(summarize(updated.data));
+      },
       'profiles:remove': async ({ id }) => {
         this.disconnect(id);
         return ok({ removed: await this.profiles.remove(id) });

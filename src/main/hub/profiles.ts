@@ -5,12 +5,14 @@ import { z } from 'zod';
 import {
   ProfileInputSchema,
   ProfileSchema,
+  ProfileUpdateSchema,
   err,
   ok,
   parse,
   type Profile,
   type ProfileInput,
   type ProfileSummary,
+  type ProfileUpdate,
   type Result,
 } from '../../shared/protocol';
 
@@ -76,6 +78,25 @@ export class ProfileStore {
     this.profiles = [...this.profiles, profile];
     await this.save();
     return ok(profile);
+  }
+
+  /** Applies an edit; the token stays unless a new one is given. The name stays unique. */
+  async update(change: ProfileUpdate): Promise<Result<Profile>> {
+    const parsed = parse(ProfileUpdateSchema, change, 'profile');
+    if (!parsed.ok) return parsed;
+    const current = this.get(parsed.data.id);
+    if (current === undefined) return err('unknown_profile', `no profile with id "${parsed.data.id}"`);
+    const { id, ...fields } = parsed.data;
+    const next: Profile = {
+      ...current,
+      ...Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)),
+    };
+    if (this.profiles.some((profile) => profile.id !== id && profile.name === next.name)) {
+      return err('duplicate_name', `a profile named "${next.name}" exists already`);
+    }
+    this.profiles = this.profiles.map((profile) => (profile.id === id ? next : profile));
+    await this.save();
+    return ok(next);
   }
 
   async remove(id: string): Promise<boolean> {

@@ -16,12 +16,31 @@ export const EndpointSchema = z
   .max(255)
   .regex(/^(https?:\/\/)?[A-Za-z0-9.[\]:_-]+:\d{1,5}$/, 'expected host:port or http(s)://host:port');
 
+/** Per-cluster alert thresholds; absent fields keep the defaults. */
+export const AlertThresholdsSchema = z.object({
+  followerLagEntries: z.number().int().min(1).max(100_000_000).optional(),
+  followerLagMs: z.number().int().min(10).max(3_600_000).optional(),
+  leaderlessWarningAfterMs: z.number().int().min(100).max(600_000).optional(),
+});
+export type AlertThresholds = z.infer<typeof AlertThresholdsSchema>;
+
 export const ProfileInputSchema = z.object({
   name: z.string().trim().min(1, 'name is required').max(80),
   endpoints: z.array(EndpointSchema).min(1, 'at least one agent endpoint is required').max(64),
   token: z.string().min(1, 'a token is required').max(512),
+  thresholds: AlertThresholdsSchema.optional(),
 });
 export type ProfileInput = z.infer<typeof ProfileInputSchema>;
+
+/** An edit: every field optional; an absent token keeps the stored one (the renderer never had it). */
+export const ProfileUpdateSchema = z.object({
+  id: z.string().min(1).max(64),
+  name: ProfileInputSchema.shape.name.optional(),
+  endpoints: ProfileInputSchema.shape.endpoints.optional(),
+  token: ProfileInputSchema.shape.token.optional(),
+  thresholds: AlertThresholdsSchema.optional(),
+});
+export type ProfileUpdate = z.infer<typeof ProfileUpdateSchema>;
 
 export const ProfileSchema = ProfileInputSchema.extend({ id: z.string().min(1).max(64) });
 export type Profile = z.infer<typeof ProfileSchema>;
@@ -98,6 +117,7 @@ export const bridgeRequestSchemas = {
   'profiles:list': z.null(),
   'profiles:add': ProfileInputSchema,
   'profiles:remove': z.object({ id: z.string().min(1).max(64) }),
+  'profiles:update': ProfileUpdateSchema,
   'cluster:connect': z.object({ profileId: z.string().min(1).max(64) }),
   'cluster:disconnect': z.object({ profileId: z.string().min(1).max(64) }),
   'alerts:acknowledge': z.object({ profileId: z.string().min(1).max(64), alertId: z.string().min(1).max(200) }),
@@ -123,6 +143,7 @@ export interface BridgeResponses extends ReplayResponses {
   'profiles:list': ProfileSummary[];
   'profiles:add': ProfileSummary;
   'profiles:remove': { removed: boolean };
+  'profiles:update': ProfileSummary;
   'cluster:connect': ClusterSummary;
   'cluster:disconnect': { disconnected: boolean };
   'alerts:acknowledge': { acknowledged: boolean };

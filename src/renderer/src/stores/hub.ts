@@ -10,6 +10,7 @@ import type {
   HubSnapshot,
   ProfileInput,
   ProfileSummary,
+  ProfileUpdate,
   QuorumscopeApi,
 } from '../../../shared/protocol';
 
@@ -51,6 +52,14 @@ export const useHubStore = defineStore('hub', () => {
     profiles.value = [...profiles.value, added.data];
     const connected = await bridge.request('cluster:connect', { profileId: added.data.id });
     return connected.ok ? null : connected.error;
+  }
+
+  async function updateProfile(change: ProfileUpdate): Promise<ErrorInfo | null> {
+    if (bridge === null) return { code: 'no_bridge', message: 'not connected to the hub' };
+    const answer = await bridge.request('profiles:update', change);
+    if (!answer.ok) return answer.error;
+    profiles.value = profiles.value.map((profile) => (profile.id === answer.data.id ? answer.data : profile));
+    return null;
   }
 
   async function connect(profileId: string): Promise<ErrorInfo | null> {
@@ -123,6 +132,7 @@ export const useHubStore = defineStore('hub', () => {
     attach,
     detach,
     addAndConnect,
+    updateProfile,
     connect,
     remove,
     acknowledge,
