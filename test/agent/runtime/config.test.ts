@@ -57,3 +57,17 @@ describe('agent configuration', () => {
     expect(!config.ok && config.error.message).toContain('heartbeatIntervalTicks');
   });
 });
+
+describe('the agent command', () => {
+  it('exits with code 2 and a message naming the field on a bad configuration, without starting', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const result = spawnSync(process.execPath, ['bin/quorumscope.mjs', 'agent', '--node-id', 'n1', '--cluster-id', 'c', '--engine', 'raft', '--peer', 'n1=127.0.0.1:7501', '--data-dir', '/tmp/qs-never', '--http-port', '99999', '--peer-port', '7501'], {
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('httpPort');
+    expect(result.stderr).not.toContain(env.QUORUMSCOPE_OPERATOR_TOKEN);
+  });
+});
