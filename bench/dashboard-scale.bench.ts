@@ -20,6 +20,27 @@ const nodesPerCluster = 5;
 const durationS = flag('--duration-s', 60);
 const warmupS = 15;
 const memorySampleS = 10;
+/**
+ * The model holds 5-minute lag windows and bounded timelines, so memory is
+ * expected to grow until they are full; "flat" is judged after that.
+ */
+const windowsFullAfterS = 360;
+
+/** RSS growth once the windows are full: the median of the first minute after that against the median of the last minute. */
+function steadyGrowth(memory: Array<{ atS: number; rssBytes: number }>): Record<string, number> {
+  const steady = memory.filter((sample) => sample.atS >= windowsFullAfterS);
+  const minuteSamples = Math.max(1, Math.round(60 / memorySampleS));
+  if (steady.length < 2 * minuteSamples) return {};
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+  const early = median(steady.slice(0, minuteSamples).map((sample) => sample.rssBytes));
+  const late = median(steady.slice(-minuteSamples).map((sample) => sample.rssBytes));
+  return {
+    steadyFromS: windowsFullAfterS,
+    hubRssSteadyStartMiB: Math.round(early / 1048576),
+    hubRssSteadyEndMiB: Math.round(late / 1048576),
+    hubRssSteadyGrowthPercent: Math.round(((late - early) / early) * 1000) / 10,
+  };
+}
 
 const fleet = await startFakeFleet({ clusters, nodesPerCluster, token: 'bench-token-0123456789' });
 const web = await startWebProcess();
@@ -71,6 +92,7 @@ try {
     hubRssLastMiB: Math.round(last / 1048576),
     hubRssMaxMiB: Math.round(Math.max(...memory.map((sample) => sample.rssBytes)) / 1048576),
     hubRssGrowthPercent: Math.round(((last - first) / first) * 1000) / 10,
+    ...steadyGrowth(memory),
   };
   console.table([result]);
   await mkdir('bench/results', { recursive: true });
