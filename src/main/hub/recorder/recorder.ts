@@ -3,6 +3,7 @@ import type { ClusterModel, LagPoint, ModelMessage } from '../../../shared/model
 import { err, ok, RecorderSettingsSchema, type Incident, type RecorderSettings, type RecorderStatus, type Result } from '../../../shared/protocol';
 import type { Clock, Logger } from '../../../shared/logger';
 import { absorbTrigger, createDetectorState, detectTriggers, type DetectorState } from './incidents';
+import { ShapeInterner } from './codec';
 import { appendSample, chunkWindowMs, RecordingStore, type KeyframeRow, type LagPart, type OpenChunk, type PendingSample, type SequencedMessage } from './store';
 
 /** Buffered messages reach the database at least this often: a kill -9 loses less than a second. */
@@ -39,6 +40,7 @@ interface SourceState {
  */
 export class Recorder {
   private readonly sources = new Map<string, SourceState>();
+  private readonly shapes = new ShapeInterner();
   private readonly flushTimer: NodeJS.Timeout;
   private readonly retentionTimer: NodeJS.Timeout;
   private buffered = 0;
@@ -72,7 +74,7 @@ export class Recorder {
     state.seq += 1;
     const entry = { seq: state.seq, message };
     if (message.kind === 'sample') {
-      state.pending.push(appendSample(state.open, state.sealed, state.seq, message));
+      state.pending.push(appendSample(state.open, state.sealed, this.shapes, state.seq, message));
     } else {
       state.messages.push(entry);
     }
@@ -206,8 +208,10 @@ export class Recorder {
   private flushSource(state: SourceState): void {
     for (const chunk of state.sealed) this.store.putChunk(state.source, chunk);
     state.sealed = [];
-    const lastPending = state.pending.at(-1);
-    if (lastPending !== undefined) this.store.putPending(state.source, lastPending.leaves[0] as number, state.pending);
+    // Samples whose chunk was sealed (and stored above, in this transaction) need no crash-safety row.
+    const unsealed = state.pending.filter((sample) => (state.open.get(sample.node)?.firstSeq ?? Number.POSITIVE_INFINITY) <= (sample.leaves[0] as number));
+    const lastPending = unsealed.at(-1);
+    if (lastPending !== undefined) this.store.putPending(state.source, lastPending.leaves[0] as number, unsealed);
     state.pending = [];
     const openFirstSeqs = [...state.open.values()].map((chunk) => chunk.firstSeq);
     this.store.dropPendingBefore(state.source, openFirstSeqs.length === 0 ? state.seq + 1 : Math.min(...openFirstSeqs));
@@ -243,7 +247,7 @@ export class Recorder {
       if (pending.length === 0) continue;
       const state = this.sourceState(source, name);
       for (const entry of pending) {
-        if (entry.message.kind === 'sample' && !this.store.isSealed(source, entry.message.sample.status.nodeId, entry.seq)) appendSample(state.open, state.sealed, entry.seq, entry.message);
+        if (entry.message.kind === 'sample' && !this.store.isSealed(source, entry.message.sample.status.nodeId, entry.seq)) appendSample(state.open, state.sealed, this.shapes, entry.seq, entry.message);
       }
       for (const chunk of state.open.values()) state.sealed.push(chunk);
       state.open.clear();

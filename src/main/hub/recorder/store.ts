@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import type { ClusterModel, LagPoint, ModelMessage } from '../../../shared/model';
 import type { StatusSample } from '../../../shared/protocol';
-import { decodeChunk, encodeChunk, flatten, leafCount, pack, packCompressed, unflatten, unpack, unpackCompressed, type Leaf } from './codec';
+import { compileShape, decodeChunk, encodeChunk, leafCount, pack, packCompressed, packRecordsCompressed, unflattenLike, unpack, unpackCompressed, type Leaf, type ShapeEntry, type ShapeInterner, type ShapeTemplate } from './codec';
 
 /**
  * The recording database: one SQLite file (WAL, synchronous=NORMAL) per hub,
@@ -9,7 +9,11 @@ import { decodeChunk, encodeChunk, flatten, leafCount, pack, packCompressed, unf
  */
 
 export const recordingFormat = 'quorumscope-recording';
-export const recordingFormatVersion = 1;
+/**
+ * 2: pending rows hold a sample as the leaves that changed since the node's previous sample of the same chunk;
+ * keyframe lag parts are columns per node; keyframe models are msgpack records.
+ */
+export const recordingFormatVersion = 2;
 /** A sample chunk never spans two windows of this length, so a seek decodes at most two per node. */
 export const chunkWindowMs = 5_000;
 export const chunkSamplesMax = 200;
@@ -39,6 +43,40 @@ export interface SequencedMessage {
 /** A keyframe's lag history: per node the series length and the points new since the previous keyframe. */
 export type LagPart = Record<string, { count: number; tail: LagPoint[] }>;
 
+/** A lag part on disk: per node [count, atMs column, lagEntries column, lagMs column]. */
+type EncodedLagPart = Record<string, [number, number[], number[], number[]]>;
+
+/**
+ * Lag parts are the bulk of a seek's keyframe chain (up to 60 parts of about 500 points each): as columns they
+ * decode several times faster than as one msgpack map per point.
+ */
+export function encodeLagPart(lag: LagPart): Buffer {
+  const encoded: EncodedLagPart = {};
+  for (const [nodeId, part] of Object.entries(lag)) {
+    encoded[nodeId] = [part.count, part.tail.map((point) => point.atMs), part.tail.map((point) => point.lagEntries), part.tail.map((point) => point.lagMs)];
+  }
+  return packCompressed(encoded);
+}
+
+/** The inverse of `encodeLagPart`. Throws on bytes that are not a lag part; callers at a trust boundary catch and check the result's types. */
+export function decodeLagPart(bytes: Uint8Array): LagPart {
+  const encoded = unpackCompressed(bytes) as EncodedLagPart;
+  if (encoded === null || typeof encoded !== 'object' || Array.isArray(encoded)) throw new Error('a keyframe lag part does not decode');
+  const lag: LagPart = {};
+  for (const nodeId of Object.keys(encoded)) {
+    const columns = encoded[nodeId];
+    if (!Array.isArray(columns) || columns.length !== 4) throw new Error('a keyframe lag part does not decode');
+    const [count, atMs, lagEntries, lagMs] = columns;
+    if (!Array.isArray(atMs) || !Array.isArray(lagEntries) || !Array.isArray(lagMs) || lagEntries.length !== atMs.length || lagMs.length !== atMs.length) {
+      throw new Error('a keyframe lag part does not decode');
+    }
+    const tail: LagPoint[] = new Array<LagPoint>(atMs.length);
+    for (let index = 0; index < atMs.length; index += 1) tail[index] = { atMs: atMs[index] as number, lagEntries: lagEntries[index] as number, lagMs: lagMs[index] as number };
+    lag[nodeId] = { count, tail };
+  }
+  return lag;
+}
+
 export interface KeyframeRow {
   seq: number;
   atMs: number;
@@ -65,41 +103,63 @@ interface ChunkRow {
   body: Buffer;
 }
 
-/** One sample row: [seq, atMs, ...leaves of the status]. */
-export function sampleLeaves(seq: number, sample: StatusSample, leaves: Leaf[]): string {
-  leaves.push(seq, sample.atMs);
-  return flatten(sample.status, leaves);
-}
-
-/** A sample flattened once: for its chunk and for the pending table alike. */
+/** A sample flattened once (one row: [seq, atMs, ...leaves of the status]), for its chunk and for the pending table alike. */
 export interface PendingSample {
   node: string;
   shape: string;
   leaves: Leaf[];
+  /** The node's previous row in the same open chunk: the pending row stores only what changed since it. */
+  base: Leaf[] | null;
 }
 
 export interface OpenChunk extends ChunkInput {
   window: number;
+  entry: ShapeEntry;
 }
 
 /** Adds a sample to its node's open chunk, sealing that chunk first when the shape or window changed or it is full. */
-export function appendSample(open: Map<string, OpenChunk>, sealed: OpenChunk[], seq: number, message: Extract<ModelMessage, { kind: 'sample' }>): PendingSample {
-  const leaves: Leaf[] = [];
-  const shape = sampleLeaves(seq, message.sample, leaves);
-  const node = message.sample.status.nodeId;
-  const flattened = { node, shape, leaves };
-  const atMs = message.sample.atMs;
-  const window = Math.floor(atMs / chunkWindowMs);
+export function appendSample(open: Map<string, OpenChunk>, sealed: OpenChunk[], shapes: ShapeInterner, seq: number, message: Extract<ModelMessage, { kind: 'sample' }>): PendingSample {
+  const sample = message.sample;
+  const node = sample.status.nodeId;
+  const atMs = sample.atMs;
   const current = open.get(node);
-  if (current !== undefined && current.shape === shape && current.window === window && current.rows.length < chunkSamplesMax) {
+  const { row: leaves, entry } = shapes.flatten(sample.status, [seq, atMs], current?.entry);
+  const window = Math.floor(atMs / chunkWindowMs);
+  if (current !== undefined && current.entry === entry && current.window === window && current.rows.length < chunkSamplesMax) {
+    const base = current.rows[current.rows.length - 1] ?? null;
     current.rows.push(leaves);
     current.endMs = atMs;
     current.lastSeq = seq;
-    return flattened;
+    return { node, shape: entry.shape, leaves, base };
   }
   if (current !== undefined) sealed.push(current);
-  open.set(node, { node, shape, rows: [leaves], startMs: atMs, endMs: atMs, firstSeq: seq, lastSeq: seq, window });
-  return flattened;
+  open.set(node, { node, shape: entry.shape, entry, rows: [leaves], startMs: atMs, endMs: atMs, firstSeq: seq, lastSeq: seq, window });
+  return { node, shape: entry.shape, leaves, base: null };
+}
+
+/** A pending entry: a whole row, or the [index, value, ...] pairs that differ from the node's previous row. */
+type PendingEntry = [node: string, shapeId: number, leaves: Leaf[]] | [node: string, shapeId: number, leaves: null, changes: Leaf[]];
+
+function changedLeaves(leaves: Leaf[], base: Leaf[]): Leaf[] {
+  const changes: Leaf[] = [];
+  for (let index = 0; index < leaves.length; index += 1) {
+    const value = leaves[index] as Leaf;
+    const previous = base[index];
+    // -0 and 0 are equal to ===, not to the codec: they count as a change.
+    if (value !== previous || (value === 0 && !Object.is(value, previous))) changes.push(index, value);
+  }
+  return changes;
+}
+
+function applyChanges(base: Leaf[], changes: Leaf[]): Leaf[] {
+  if (changes.length % 2 !== 0) throw new Error('a pending sample does not decode');
+  const leaves = base.slice();
+  for (let at = 0; at < changes.length; at += 2) {
+    const index = changes[at];
+    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= leaves.length) throw new Error('a pending sample does not decode');
+    leaves[index] = changes[at + 1] as Leaf;
+  }
+  return leaves;
 }
 
 /** Decoded chunks kept for a player that reads one window in several steps. */
@@ -109,7 +169,7 @@ export class RecordingStore {
   private readonly decoded = new Map<string, Leaf[][]>();
   readonly db: Database.Database;
   private readonly shapeIds = new Map<string, number>();
-  private readonly shapes = new Map<number, { parsed: unknown; width: number }>();
+  private readonly shapes = new Map<number, { template: ShapeTemplate; width: number }>();
   private readonly statements;
 
   /** Opens (creating if asked) a recording database. Throws on a file SQLite cannot open. */
@@ -205,13 +265,13 @@ export class RecordingStore {
     return row.id;
   }
 
-  private shape(id: number): { parsed: unknown; width: number } {
+  private shape(id: number): { template: ShapeTemplate; width: number } {
     const known = this.shapes.get(id);
     if (known !== undefined) return known;
     const row = this.db.prepare('SELECT shape FROM shapes WHERE id = ?').get(id) as { shape: string } | undefined;
     if (row === undefined) throw new Error(`a chunk refers to shape ${id}, which the file does not hold`);
     const parsed: unknown = JSON.parse(row.shape);
-    const entry = { parsed, width: leafCount(parsed) };
+    const entry = { template: compileShape(parsed), width: leafCount(parsed) };
     this.shapes.set(id, entry);
     return entry;
   }
@@ -223,7 +283,10 @@ export class RecordingStore {
 
   /** Samples not yet in a sealed chunk, as flattened rows, so that a crash loses none of what was flushed. */
   putPending(source: string, lastSeq: number, samples: PendingSample[]): void {
-    this.writes().pending.run(source, lastSeq, pack(samples.map((sample) => [sample.node, this.shapeId(sample.shape), sample.leaves])));
+    const entries: PendingEntry[] = samples.map((sample) =>
+      sample.base === null ? [sample.node, this.shapeId(sample.shape), sample.leaves] : [sample.node, this.shapeId(sample.shape), null, changedLeaves(sample.leaves, sample.base)],
+    );
+    this.writes().pending.run(source, lastSeq, pack(entries));
   }
 
   dropPendingBefore(source: string, seq: number): void {
@@ -236,7 +299,7 @@ export class RecordingStore {
   }
 
   putKeyframe(source: string, row: KeyframeRow): void {
-    this.writes().keyframe.run(source, row.seq, row.atMs, row.full ? 1 : 0, packCompressed(row.model), packCompressed(row.lag));
+    this.writes().keyframe.run(source, row.seq, row.atMs, row.full ? 1 : 0, packRecordsCompressed(row.model), encodeLagPart(row.lag));
   }
 
   putIncidentRow(id: string, source: string, body: string, startMs: number, endMs: number): void {
@@ -263,7 +326,7 @@ export class RecordingStore {
       atMs: row.atMs,
       full: row.full === 1,
       model: index === rows.length - 1 ? (unpackCompressed(row.model) as KeyframeRow['model']) : (null as unknown as KeyframeRow['model']),
-      lag: unpackCompressed(row.lag) as LagPart,
+      lag: decodeLagPart(row.lag),
     }));
   }
 
@@ -289,12 +352,12 @@ export class RecordingStore {
       .all(source, windowStartMs, toMs, fromSeq) as ChunkRow[];
     const sealed = new Map<string, { first: number; last: number }[]>();
     for (const chunk of chunks) {
-      const { parsed, width } = this.shape(chunk.shape);
+      const { template, width } = this.shape(chunk.shape);
       for (const row of this.decodeCached(chunk, width + 2)) {
         const seq = row[0] as number;
         const atMs = row[1] as number;
         if (seq <= fromSeq || atMs < fromMs || atMs >= toMs) continue;
-        const status = unflatten(parsed, row, { at: 2 }) as StatusSample['status'];
+        const status = unflattenLike(template, row, { at: 2 }) as StatusSample['status'];
         out.push({ seq, message: { kind: 'sample', sample: { atMs, status } } });
       }
       const ranges = sealed.get(chunk.node) ?? [];
@@ -325,14 +388,27 @@ export class RecordingStore {
     return this.db.prepare('SELECT 1 FROM chunks WHERE source = ? AND node = ? AND first_seq <= ? AND last_seq >= ? LIMIT 1').get(source, node, seq, seq) !== undefined;
   }
 
+  /**
+   * Pending samples after `afterSeq`. Every pending row is read: a row may hold only changes against an earlier
+   * row. A change whose base row is gone belongs to a chunk that was sealed (rows are dropped only once the
+   * chunks they feed are stored), so it is skipped, as sealed samples are by the callers.
+   */
   pendingSamples(source: string, afterSeq: number): SequencedMessage[] {
-    const rows = this.db.prepare('SELECT body FROM pending WHERE source = ? AND last_seq > ? ORDER BY last_seq').all(source, afterSeq) as { body: Buffer }[];
+    const rows = this.db.prepare('SELECT body FROM pending WHERE source = ? ORDER BY last_seq').all(source) as { body: Buffer }[];
     const out: SequencedMessage[] = [];
+    const previous = new Map<string, Leaf[] | null>();
     for (const row of rows) {
-      for (const [, shapeId, leaves] of unpack(row.body) as [string, number, Leaf[]][]) {
+      const entries = unpack(row.body) as PendingEntry[];
+      if (!Array.isArray(entries)) throw new Error('a pending row does not decode');
+      for (const entry of entries) {
+        const [node, shapeId, whole] = entry;
+        const base = previous.get(node) ?? null;
+        const leaves = whole ?? (base === null ? null : applyChanges(base, entry[3] ?? []));
+        previous.set(node, leaves);
+        if (leaves === null) continue;
         const seq = leaves[0] as number;
         if (seq <= afterSeq) continue;
-        const status = unflatten(this.shape(shapeId).parsed, leaves, { at: 2 }) as StatusSample['status'];
+        const status = unflattenLike(this.shape(shapeId).template, leaves, { at: 2 }) as StatusSample['status'];
         out.push({ seq, message: { kind: 'sample', sample: { atMs: leaves[1] as number, status } } });
       }
     }
@@ -410,22 +486,56 @@ export class RecordingStore {
 
 /** Rebuilds a keyframe's full lag history from the chain of lag parts that ends with it. */
 export function lagHistoryFromChain(chain: KeyframeRow[], intervalMs: number): Record<string, LagPoint[]> {
-  const byNode = new Map<string, Map<number, LagPoint>>();
-  for (const keyframe of chain) {
-    for (const [nodeId, part] of Object.entries(keyframe.lag)) {
-      const points = byNode.get(nodeId) ?? new Map<number, LagPoint>();
-      // A later keyframe may hold a newer version of a bucket's point (the peak within the bucket): it wins.
-      for (const point of part.tail) points.set(Math.floor(point.atMs / intervalMs), point);
-      byNode.set(nodeId, points);
-    }
-  }
   const last = chain.at(-1);
   const history: Record<string, LagPoint[]> = {};
   for (const [nodeId, part] of Object.entries(last?.lag ?? {})) {
-    const points = [...(byNode.get(nodeId)?.values() ?? [])].sort((a, b) => a.atMs - b.atMs);
+    const tails: LagPoint[][] = [];
+    for (const keyframe of chain) {
+      const tail = keyframe.lag[nodeId]?.tail;
+      if (tail !== undefined && tail.length > 0) tails.push(tail);
+    }
+    const points = mergeSortedTails(tails, intervalMs) ?? mergeTails(tails, intervalMs);
     history[nodeId] = points.slice(Math.max(0, points.length - part.count));
   }
   return history;
+}
+
+/** Every point of the tails, one per bucket (a later keyframe holds a newer version of a bucket's point, the peak within it: it wins), by time. */
+function mergeTails(tails: LagPoint[][], intervalMs: number): LagPoint[] {
+  const points = new Map<number, LagPoint>();
+  for (const tail of tails) for (const point of tail) points.set(Math.floor(point.atMs / intervalMs), point);
+  return [...points.values()].sort((a, b) => a.atMs - b.atMs);
+}
+
+/**
+ * `mergeTails` for the usual case, where every tail is in strictly increasing bucket order and overlaps the
+ * merged points only at their end: linear instead of a map and a sort. Null when the tails are not like that.
+ */
+function mergeSortedTails(tails: LagPoint[][], intervalMs: number): LagPoint[] | null {
+  const merged: LagPoint[] = [];
+  const buckets: number[] = [];
+  for (const tail of tails) {
+    let previousBucket = Number.NEGATIVE_INFINITY;
+    const firstBucket = Math.floor((tail[0] as LagPoint).atMs / intervalMs);
+    // Points of earlier tails in buckets this tail also covers must all be replaced by it, in place.
+    let keep = buckets.length;
+    while (keep > 0 && (buckets[keep - 1] as number) >= firstBucket) keep -= 1;
+    const overlapped = buckets.slice(keep);
+    merged.length = keep;
+    buckets.length = keep;
+    let overlapAt = 0;
+    for (const point of tail) {
+      const bucket = Math.floor(point.atMs / intervalMs);
+      if (bucket <= previousBucket) return null;
+      previousBucket = bucket;
+      if (overlapAt < overlapped.length && overlapped[overlapAt] === bucket) overlapAt += 1;
+      else if (overlapAt < overlapped.length && (overlapped[overlapAt] as number) < bucket) return null;
+      merged.push(point);
+      buckets.push(bucket);
+    }
+    if (overlapAt < overlapped.length) return null;
+  }
+  return merged;
 }
 
 export function modelFromChain(chain: KeyframeRow[]): ClusterModel | null {
