@@ -84,3 +84,41 @@ test('a file that is not a recording is refused with a clear message', async ({ 
   await expect(page.getByTestId('replay-error')).toContainText('not a Quorumscope recording');
   await expect(page.getByTestId('replay-indicator')).toBeHidden();
 });
+
+test('`quorumscope replay FILE` opens the recording in web mode, and refuses a damaged file with a clear message', async ({ page }) => {
+  const { spawn, spawnSync } = await import('node:child_process');
+  const { readFileSync, writeFileSync } = await import('node:fs');
+  const configDir = mkdtempSync(path.join(os.tmpdir(), 'qs-e2e-replay-cli-'));
+  const env = { ...process.env, QUORUMSCOPE_CONFIG_DIR: configDir };
+  const child = spawn(process.execPath, ['bin/quorumscope.mjs', 'replay', recordingFile, '--port', '0', '--no-open', '--log-level', 'warn'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let output = '';
+      const timer = setTimeout(() => reject(new Error(`replay did not start: ${output}`)), 20_000);
+      child.stdout?.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+        const match = /(http:\/\/127\.0\.0\.1:\d+\/#session=\S+)/.exec(output);
+        if (match?.[1]) {
+          clearTimeout(timer);
+          resolve(match[1]);
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`replay exited with ${code}: ${output}`)));
+    });
+    await page.goto(url);
+    await expect(page.getByText('REPLAY').first()).toBeVisible();
+    await expect(page.getByText('incident.qsrec').first()).toBeVisible();
+  } finally {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  }
+
+  const damaged = path.join(dir, 'damaged.qsrec');
+  const bytes = readFileSync(recordingFile);
+  writeFileSync(damaged, bytes.subarray(0, Math.floor(bytes.length / 2)));
+  const refused = spawnSync(process.execPath, ['bin/quorumscope.mjs', 'replay', damaged, '--port', '0', '--no-open'], { env, encoding: 'utf8', timeout: 20_000 });
+  rmSync(configDir, { recursive: true, force: true });
+  expect(refused.status).toBe(1);
+  expect(refused.stderr).toMatch(/quorumscope replay: .*(truncated|damaged|not)/i);
+});
