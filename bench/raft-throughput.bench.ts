@@ -7,7 +7,7 @@
  *   npm run bench -- raft-throughput [--entries N] [--batch N] [--trials N]
  */
 import { RaftEngine, type RaftMessage } from '../src/agent/consensus/raft';
-import { createRandom } from '../src/shared/random';
+import { freshEngines } from '../test/agent/consensus/raft/harness';
 import { parseArgs, printTable, quantile, round, writeResult } from './lib/report';
 
 const options = parseArgs({ entries: 1_000_000, batch: 1_000, trials: 5, entryBytes: 100 });
@@ -21,27 +21,8 @@ interface Trial {
   appliedInOrder: boolean;
 }
 
-function createEngines(ids: readonly string[]): Map<string, RaftEngine> {
-  return new Map(
-    ids.map((id) => [
-      id,
-      new RaftEngine(
-        {
-          id,
-          initialMembership: { voters: [...ids], learners: [] },
-          random: createRandom(Number(id)),
-          electionTimeoutTicks: 10,
-          heartbeatIntervalTicks: 1,
-          preVote: true,
-          checkQuorum: true,
-          inflightAppendsMax: 256,
-          appendBytesMax: 1024 * 1024,
-        },
-        { hardState: null, snapshot: null, entries: [] },
-      ),
-    ]),
-  );
-}
+/** The same in-memory engines as the throughput test (no storage, network or validation). */
+const createEngines = (ids: readonly string[]): Map<string, RaftEngine> => freshEngines(ids);
 
 function runTrial(): Trial {
   const ids = ['1', '2', '3'];

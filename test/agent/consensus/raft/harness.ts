@@ -392,3 +392,28 @@ export function electedCluster(count: number, overrides: Partial<ClusterOptions>
   if (cluster.leaders().join(',') !== '1') throw new Error(`expected node 1 to lead, got ${cluster.leaders().join(',')}`);
   return cluster;
 }
+
+/**
+ * Options for one engine of the behaviour tests: 3 voters, fixed timeouts, no
+ * PreVote or CheckQuorum unless overridden, a PRNG seeded by the node's id.
+ */
+export function engineOptionsFor(id: string, overrides: Partial<EngineOptions> = {}, voters: readonly string[] = ['1', '2', '3']): EngineOptions {
+  return {
+    id,
+    initialMembership: { voters: [...voters], learners: [] },
+    random: createRandom(Number(id) || 7),
+    electionTimeoutTicks: defaultClusterOptions.electionTimeoutTicks,
+    heartbeatIntervalTicks: defaultClusterOptions.heartbeatIntervalTicks,
+    preVote: false,
+    checkQuorum: false,
+    inflightAppendsMax: defaultClusterOptions.inflightAppendsMax,
+    appendBytesMax: defaultClusterOptions.appendBytesMax,
+    tickIntervalMs: defaultClusterOptions.tickIntervalMs,
+    ...overrides,
+  };
+}
+
+/** Fresh engines wired to nothing, for in-memory runs that pump messages by hand (the throughput test and benchmark). */
+export function freshEngines(ids: readonly string[], overrides: Partial<EngineOptions> = {}): Map<string, RaftEngine> {
+  return new Map(ids.map((id) => [id, new RaftEngine(engineOptionsFor(id, { preVote: true, checkQuorum: true, ...overrides }, ids), { hardState: null, snapshot: null, entries: [] })]));
+}

@@ -6,28 +6,13 @@ import { describe, expect, it } from 'vitest';
 import type { Entry, EngineOptions, RestoredState } from '../../../../src/agent/consensus/engine';
 import { RaftEngine, type RaftMessage } from '../../../../src/agent/consensus/raft';
 import { createRandom } from '../../../../src/shared/random';
-import { Cluster, bytes, defaultClusterOptions, electedCluster, newCluster } from './harness';
+import { Cluster, bytes, defaultClusterOptions, electedCluster, engineOptionsFor, newCluster } from './harness';
 
 // ---------------------------------------------------------------------------
 // Helpers.
 
-const voters3 = { voters: ['1', '2', '3'], learners: [] };
 
-function engineOptions(id: string, overrides: Partial<EngineOptions> = {}): EngineOptions {
-  return {
-    id,
-    initialMembership: voters3,
-    random: createRandom(Number(id) || 7),
-    electionTimeoutTicks: 10,
-    heartbeatIntervalTicks: 1,
-    preVote: false,
-    checkQuorum: false,
-    inflightAppendsMax: 256,
-    appendBytesMax: 1024 * 1024,
-    tickIntervalMs: 100,
-    ...overrides,
-  };
-}
+const engineOptions = (id: string, overrides: Partial<EngineOptions> = {}) => engineOptionsFor(id, overrides);
 
 const emptyRestore: RestoredState = { hardState: null, snapshot: null, entries: [] };
 

@@ -6,9 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import type { EngineOptions, Entry, RestoredState } from '../../../../src/agent/consensus/engine';
 import { RaftEngine, decodeConfigEntry, raftFactory, type RaftMessage } from '../../../../src/agent/consensus/raft';
-import { createRandom } from '../../../../src/shared/random';
 import { EventBodySchema, type EventBody } from '../../../../src/shared/protocol';
-import { Cluster, bytes, electedCluster, newCluster } from './harness';
+import { Cluster, bytes, electedCluster, engineOptionsFor, newCluster } from './harness';
 
 /** Runs the cluster tick by tick, delivering everything after each tick. */
 function runTicks(cluster: Cluster, ticks: number, ids: string[] = cluster.ids()): void {
@@ -417,21 +416,7 @@ describe('message validation (trust boundary)', () => {
 
 // ---------------------------------------------------------------------------
 
-function options(id: string, overrides: Partial<EngineOptions> = {}): EngineOptions {
-  return {
-    id,
-    initialMembership: { voters: ['1', '2', '3'], learners: [] },
-    random: createRandom(Number(id)),
-    electionTimeoutTicks: 10,
-    heartbeatIntervalTicks: 1,
-    preVote: false,
-    checkQuorum: false,
-    inflightAppendsMax: 256,
-    appendBytesMax: 1024 * 1024,
-    tickIntervalMs: 100,
-    ...overrides,
-  };
-}
+const options = (id: string, overrides: Partial<EngineOptions> = {}) => engineOptionsFor(id, overrides);
 
 function restored(term: number, vote: string | null, terms: readonly number[]): RestoredState {
   const entries: Entry[] = terms.map((entryTerm, position) => ({ index: position + 1, epoch: entryTerm, kind: 'normal', data: bytes('x') }));

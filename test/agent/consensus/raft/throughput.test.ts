@@ -6,7 +6,7 @@
  */
 import { expect, it } from 'vitest';
 import { RaftEngine, type RaftMessage } from '../../../../src/agent/consensus/raft';
-import { createRandom } from '../../../../src/shared/random';
+import { freshEngines } from './harness';
 
 const entriesTotal = 20_000;
 const batchEntries = 1_000;
@@ -14,25 +14,7 @@ const entryBytes = 100;
 
 it('a three-node cluster commits every batched proposal on every node, in order, with its payload', () => {
   const ids = ['1', '2', '3'];
-  const engines = new Map(
-    ids.map((id) => [
-      id,
-      new RaftEngine(
-        {
-          id,
-          initialMembership: { voters: ids, learners: [] },
-          random: createRandom(Number(id)),
-          electionTimeoutTicks: 10,
-          heartbeatIntervalTicks: 1,
-          preVote: true,
-          checkQuorum: true,
-          inflightAppendsMax: 256,
-          appendBytesMax: 1024 * 1024,
-        },
-        { hardState: null, snapshot: null, entries: [] },
-      ),
-    ]),
-  );
+  const engines = freshEngines(ids);
   const applied = new Map<string, { index: number; data: Uint8Array; kind: string }[]>(ids.map((id) => [id, []]));
   let queue: RaftMessage[] = [];
   const settle = (): void => {
