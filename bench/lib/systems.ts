@@ -10,7 +10,7 @@ import type http from 'node:http';
 import os from 'node:os';
 import { freeBasePort as freeBasePortFrom } from '../../test/support/ports';
 import path from 'node:path';
-import { startCluster, type RunningCluster } from '../../src/cli/cluster';
+import { agentEnvironment, startCluster, type RunningCluster } from '../../src/cli/cluster';
 import { createAgent, freePorts, request, sleep, type HttpAnswer } from './http';
 import { forgetDirectory, killHard, stopGracefully, track, trackDirectory } from './processes';
 
@@ -130,7 +130,7 @@ export async function startQuorumscope(options: { nodes: number }): Promise<Benc
       const [executable, ...args] = nodeOf(id).args;
       const child: ChildProcess = track(
         spawn(executable ?? process.execPath, args, {
-          env: { ...process.env, QUORUMSCOPE_VIEWER_TOKEN: file.viewerToken, QUORUMSCOPE_OPERATOR_TOKEN: file.operatorToken },
+          env: agentEnvironment(file),
           stdio: ['ignore', 'ignore', 'pipe'],
         }),
       );

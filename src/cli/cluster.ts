@@ -12,6 +12,8 @@ export const ClusterFileSchema = z.object({
   engine: z.string(),
   viewerToken: z.string(),
   operatorToken: z.string(),
+  /** The shared secret agents present to each other on the peer port. */
+  peerToken: z.string(),
   allowDrills: z.boolean(),
   nodes: z.array(
     z.object({
@@ -53,6 +55,11 @@ async function writeAtomically(file: string, body: string): Promise<void> {
   await rename(temporary, file);
 }
 
+/** The environment an agent of this cluster starts with: its tokens travel there, not on the command line. */
+export function agentEnvironment(file: Pick<ClusterFile, 'viewerToken' | 'operatorToken' | 'peerToken'>): NodeJS.ProcessEnv {
+  return { ...process.env, QUORUMSCOPE_VIEWER_TOKEN: file.viewerToken, QUORUMSCOPE_OPERATOR_TOKEN: file.operatorToken, QUORUMSCOPE_PEER_TOKEN: file.peerToken };
+}
+
 export interface RunningCluster {
   file: ClusterFile;
   children: Map<string, ChildProcess>;
@@ -70,12 +77,13 @@ export async function startCluster(options: ClusterOptions): Promise<RunningClus
     engine: options.engine,
     viewerToken: token(),
     operatorToken: token(),
+    peerToken: token(),
     allowDrills: options.allowDrills,
     nodes: [],
   };
   await mkdir(options.dir, { recursive: true, mode: 0o700 });
   const children = new Map<string, ChildProcess>();
-  const env = { ...process.env, QUORUMSCOPE_VIEWER_TOKEN: file.viewerToken, QUORUMSCOPE_OPERATOR_TOKEN: file.operatorToken };
+  const env = agentEnvironment(file);
   for (const [i, id] of ids.entries()) {
     const dataDir = path.join(options.dir, id);
     const httpPort = options.basePort + i + 1;

@@ -256,6 +256,7 @@ program
   .option('--peer-port <n>', 'port for peer traffic (TCP)')
   .option('--viewer-token <t>', 'viewer token (or QUORUMSCOPE_VIEWER_TOKEN)')
   .option('--operator-token <t>', 'operator token (or QUORUMSCOPE_OPERATOR_TOKEN)')
+  .option('--peer-token <t>', 'shared secret of the peer port (or QUORUMSCOPE_PEER_TOKEN); recommended')
   .option('--allow-drills', 'accept fault drills (demo and test clusters only)')
   .option('--tick-interval-ms <n>', 'engine tick interval')
   .option('--election-timeout-ticks <n>', 'election timeout in ticks')

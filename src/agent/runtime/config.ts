@@ -27,6 +27,8 @@ export const AgentConfigSchema = z
     peerPort: port,
     viewerToken: tokenSchema,
     operatorToken: tokenSchema,
+    /** The cluster's shared peer secret; without one the peer port trusts any peer naming this cluster. */
+    peerToken: tokenSchema.optional(),
     allowDrills: z.boolean().default(false),
     tickIntervalMs: z.number().int().min(1).max(1_000).default(10),
     electionTimeoutTicks: z.number().int().min(3).max(1_000).default(15),
@@ -80,6 +82,7 @@ export interface AgentFlags {
   peerPort?: string;
   viewerToken?: string;
   operatorToken?: string;
+  peerToken?: string;
   allowDrills?: boolean;
   tickIntervalMs?: string;
   electionTimeoutTicks?: string;
@@ -139,6 +142,7 @@ export function resolveAgentConfig(flags: AgentFlags, env: NodeJS.ProcessEnv): R
     peers,
     viewerToken: flags.viewerToken ?? env.QUORUMSCOPE_VIEWER_TOKEN ?? base.viewerToken,
     operatorToken: flags.operatorToken ?? env.QUORUMSCOPE_OPERATOR_TOKEN ?? base.operatorToken,
+    peerToken: flags.peerToken ?? env.QUORUMSCOPE_PEER_TOKEN ?? base.peerToken,
   };
   const overrides: Record<string, unknown> = {
     nodeId: flags.nodeId,

@@ -158,6 +158,7 @@ export async function startAgent(config: AgentConfig, logger: Logger): Promise<{
   const address = api.server.address();
   const httpPort = typeof address === 'object' && address !== null ? address.port : config.httpPort;
   logger.info({ httpPort, peerPort: transport.port, drills: config.allowDrills, serving: integrity.serving() }, 'agent started');
+  if (config.peerToken === undefined) logger.warn({}, 'no peer token: the peer port trusts any process that names this cluster and a member; set QUORUMSCOPE_PEER_TOKEN');
 
   return {
     ok: true,

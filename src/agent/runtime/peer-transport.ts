@@ -26,6 +26,7 @@ export async function createPeerTransport<M extends EngineMessage>(options: {
     parse: options.parse,
     addressOf: (envelope) => ({ from: envelope.from, to: envelope.to }),
     logger: options.logger,
+    ...(config.peerToken === undefined ? {} : { peerToken: config.peerToken }),
     limits: { backoffMsMax: reconnectBackoffMsMax },
   });
   if (!listening.ok) return { ok: false, reason: `cannot listen for peers on ${config.bind}:${config.peerPort}: ${listening.error.message}` };

@@ -32,6 +32,8 @@ export const HelloSchema = z.object({
   clusterId: ClusterIdSchema,
   from: NodeIdSchema,
   protocolVersion: z.number().int().nonnegative(),
+  /** The cluster's shared peer secret, when it has one: proves the speaker is a member. */
+  token: z.string().min(1).max(512).optional(),
 });
 export type Hello = z.infer<typeof HelloSchema>;
 

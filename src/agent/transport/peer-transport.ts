@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import { createConnection, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { NodeId } from '../../shared/protocol/model';
@@ -66,6 +67,12 @@ export interface PeerTransportOptions<T> {
   readonly addressOf?: (message: T) => { readonly from: string; readonly to: string };
   readonly onMessage?: (message: T, from: NodeId) => void;
   readonly logger: Logger;
+  /**
+   * The cluster's shared peer secret. When set, both ends of every connection
+   * must present it in their hello (compared in constant time); without it the
+   * port trusts any peer that names this cluster and a known node.
+   */
+  readonly peerToken?: string;
   readonly limits?: Partial<TransportLimits>;
   /** Jitter source for backoff; injectable so tests can pin it. */
   readonly random?: () => number;
@@ -162,7 +169,12 @@ export class PeerTransport<T> {
     this.limits = { ...transportLimitsDefault, ...options.limits };
     this.handler = options.onMessage ?? (() => {});
     this.random = options.random ?? Math.random;
-    this.helloFrame = encodeHello({ clusterId: options.clusterId, from: options.nodeId, protocolVersion: peerProtocolVersion });
+    this.helloFrame = encodeHello({
+      clusterId: options.clusterId,
+      from: options.nodeId,
+      protocolVersion: peerProtocolVersion,
+      ...(options.peerToken === undefined ? {} : { token: options.peerToken }),
+    });
     for (const peer of options.peers) this.addPeer(peer);
     server.on('connection', (socket) => this.accept(socket));
   }
@@ -430,6 +442,7 @@ export class PeerTransport<T> {
     if (hello.protocolVersion !== peerProtocolVersion) return `peer speaks protocol ${hello.protocolVersion}, we speak ${peerProtocolVersion}`;
     if (hello.clusterId !== this.options.clusterId) return `peer belongs to cluster ${hello.clusterId}, not ${this.options.clusterId}`;
     if (hello.from !== peer.address.id) return `dialled ${peer.address.id} but ${hello.from} answered`;
+    if (!this.peerTokenMatches(hello.token)) return `${hello.from} did not present this cluster's peer token`;
     return null;
   }
 
@@ -506,6 +519,16 @@ export class PeerTransport<T> {
     }
   }
 
+  /** Constant-time: a wrong token takes as long as a right one. */
+  private peerTokenMatches(presented: string | undefined): boolean {
+    const expected = this.options.peerToken;
+    if (expected === undefined) return true;
+    if (presented === undefined) return false;
+    const a = Buffer.from(expected);
+    const b = Buffer.from(presented);
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
+
   private onHello(connection: InboundConnection, frame: DecodedFrame): void {
     const reject = (reason: string): void => {
       this.counters.handshakesRejected += 1;
@@ -516,6 +539,7 @@ export class PeerTransport<T> {
     if (hello.protocolVersion !== peerProtocolVersion) return reject(`protocol version ${hello.protocolVersion} is not supported (we speak ${peerProtocolVersion})`);
     if (hello.clusterId !== this.options.clusterId) return reject(`cluster ${hello.clusterId} is not this cluster (${this.options.clusterId})`);
     if (!this.outbound.has(hello.from)) return reject(`node ${hello.from} is not a known peer`);
+    if (!this.peerTokenMatches(hello.token)) return reject(`node ${hello.from} did not present this cluster's peer token`);
     if (connection.handshakeTimer !== null) clearTimeout(connection.handshakeTimer);
     connection.handshakeTimer = null;
     connection.peer = hello.from;

@@ -672,7 +672,7 @@ describe('real agents under bad input', () => {
     }
 
     function hello(from: string, overrides: Record<string, unknown> = {}): Buffer {
-      return encodeFrame(FrameType.hello, { clusterId: cluster.cluster.file.clusterId, from, protocolVersion: peerProtocolVersion, ...overrides });
+      return encodeFrame(FrameType.hello, { clusterId: cluster.cluster.file.clusterId, from, protocolVersion: peerProtocolVersion, token: cluster.cluster.file.peerToken, ...overrides });
     }
 
     /**
@@ -744,6 +744,22 @@ describe('real agents under bad input', () => {
           expect(outcome.reason ?? '', 'the agent says why').toMatch(/CRC32C|frameBytesMax|too short|frame payload|invalid hello|invalid close frame|unknown frame type|expected a hello/);
         }),
         runs(80),
+      );
+      await expectClusterUnharmed();
+    });
+
+    it('hangs up on a hello that names a member but lacks the cluster peer token, or presents another', async () => {
+      const { target, impersonated } = roles();
+      const missing = await attack(target, hello(impersonated, { token: undefined }));
+      expect(missing.closed && !missing.hello, 'a hello without the token is not answered').toBe(true);
+      await fc.assert(
+        fc.asyncProperty(fc.string({ minLength: 1, maxLength: 80 }).filter((token) => token !== cluster.cluster.file.peerToken), async (token) => {
+          const outcome = await attack(target, hello(impersonated, { token }));
+          expect(outcome.closed).toBe(true);
+          expect(outcome.hello).toBe(false);
+          expect(outcome.reason ?? '').toMatch(/peer token/);
+        }),
+        runs(20),
       );
       await expectClusterUnharmed();
     });

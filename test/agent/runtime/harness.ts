@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { startCluster, type RunningCluster } from '../../../src/cli/cluster';
+import { agentEnvironment, startCluster, type RunningCluster } from '../../../src/cli/cluster';
 import { freeBasePort } from '../../support/ports';
 import type { NodeStatus } from '../../../src/shared/protocol';
 
@@ -74,7 +74,7 @@ export async function startTestCluster(options: { nodes: number; allowDrills?: b
       const node = nodeOf(id);
       const [executable, ...args] = node.args;
       const child: ChildProcess = spawn(executable ?? process.execPath, args, {
-        env: { ...process.env, QUORUMSCOPE_VIEWER_TOKEN: cluster.file.viewerToken, QUORUMSCOPE_OPERATOR_TOKEN: cluster.file.operatorToken },
+        env: agentEnvironment(cluster.file),
         stdio: ['ignore', 'ignore', 'pipe'],
       });
       child.stderr?.on('data', (chunk: Buffer) => logs.push(`[${id}] ${chunk.toString().trim()}`));

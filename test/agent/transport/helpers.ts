@@ -43,7 +43,7 @@ export interface Endpoint {
 export class Endpoints {
   private readonly started: PeerTransport<Ping>[] = [];
 
-  async start(id: string, options: { port?: number; limits?: Partial<TransportLimits>; clusterId?: string; peers?: PeerTransportOptions<Ping>['peers'] } = {}): Promise<Endpoint> {
+  async start(id: string, options: { port?: number; limits?: Partial<TransportLimits>; clusterId?: string; peers?: PeerTransportOptions<Ping>['peers']; peerToken?: string } = {}): Promise<Endpoint> {
     const received: Ping[] = [];
     const { logger, lines } = captureLogger();
     const listening = await PeerTransport.listen<Ping>({
@@ -55,6 +55,7 @@ export class Endpoints {
       addressOf: (message) => message,
       onMessage: (message) => received.push(message),
       logger,
+      ...(options.peerToken === undefined ? {} : { peerToken: options.peerToken }),
       limits: { backoffMsMin: 10, backoffMsMax: 100, closeGraceMs: 200, ...options.limits },
       random: () => 0.5,
     });

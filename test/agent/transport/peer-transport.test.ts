@@ -129,6 +129,29 @@ describe('PeerTransport', () => {
     expect(b.transport.stats().handshakesRejected).toBe(2);
   });
 
+  it('with a peer token, members exchange messages and a hello without the token, or with another, is refused', async () => {
+    const token = 'peer-secret-0123456789';
+    const a = await endpoints.start('a', { peerToken: token });
+    const b = await endpoints.start('b', { peerToken: token, peers: [{ id: 'a', host: '127.0.0.1', port: a.transport.address().port }] });
+    a.transport.addPeer({ id: 'b', host: '127.0.0.1', port: b.transport.address().port });
+    await roundTrip(a, b, 1);
+    await roundTrip(b, a, 2);
+    const missing = await rawExchange(b.transport.address().port, hello('a'));
+    expect(missing.closeReason).toMatch(/did not present this cluster's peer token/);
+    const wrong = await rawExchange(b.transport.address().port, encodeHello({ clusterId: 'test-cluster', from: 'a', protocolVersion: peerProtocolVersion, token: 'peer-secret-9876543210' }));
+    expect(wrong.closeReason).toMatch(/did not present this cluster's peer token/);
+  });
+
+  it('a dialler whose peer answers without the peer token hangs up and does not deliver', async () => {
+    const a = await endpoints.start('a', { peerToken: 'peer-secret-0123456789' });
+    const b = await endpoints.start('b', { peers: [{ id: 'a', host: '127.0.0.1', port: a.transport.address().port }] });
+    a.transport.addPeer({ id: 'b', host: '127.0.0.1', port: b.transport.address().port });
+    a.transport.send('b', ping('a', 'b', 1));
+    // b, configured without the token, refuses nothing; a must refuse b's answer and deliver nothing.
+    await waitFor(() => a.lines.some((line) => /did not present this cluster's peer token/.test(String(line.fields.reason ?? line.message))));
+    expect(b.received).toEqual([]);
+  });
+
   it('a dialler that reaches a node of another cluster hangs up and does not deliver', async () => {
     const a = await endpoints.start('a');
     const b = await endpoints.start('b', { clusterId: 'elsewhere', peers: [{ id: 'a', host: '127.0.0.1', port: a.transport.address().port }] });
