@@ -6,8 +6,8 @@
  *
  *   npm run bench -- raft-throughput [--entries N] [--batch N] [--trials N]
  */
-import { RaftEngine, type RaftMessage } from '../src/agent/consensus/raft';
-import { freshEngines } from '../test/agent/consensus/raft/harness';
+import type { RaftEngine } from '../src/agent/consensus/raft';
+import { freshEngines, settle as settleEngines } from '../test/agent/consensus/raft/harness';
 import { parseArgs, printTable, quantile, round, writeResult } from './lib/report';
 
 const options = parseArgs({ entries: 1_000_000, batch: 1_000, trials: 5, entryBytes: 100 });
@@ -31,28 +31,15 @@ function runTrial(): Trial {
   // and, for normal entries, the payload the leader proposed.
   const nextApplied = new Map(ids.map((id) => [id, 1]));
   let appliedInOrder = true;
-  let queue: RaftMessage[] = [];
-  const settle = (): void => {
-    for (let round = 0; round < settleRoundsMax; round += 1) {
-      let moved = false;
-      for (const [id, engine] of engines) {
-        if (!engine.hasReady()) continue;
-        const ready = engine.ready();
-        for (const message of ready.messages) queue.push(message);
-        for (const entry of ready.committedEntries) {
-          if (entry.index !== nextApplied.get(id)) appliedInOrder = false;
-          nextApplied.set(id, entry.index + 1);
-        }
-        engine.advance(ready);
-        moved = true;
-      }
-      const delivering = queue;
-      queue = [];
-      for (const message of delivering) engines.get(message.to)?.step(message);
-      if (!moved && delivering.length === 0) return;
-    }
-    throw new Error(`the cluster did not settle within ${settleRoundsMax} rounds`);
-  };
+  const settle = (): void =>
+    settleEngines(
+      engines,
+      (id, entry) => {
+        if (entry.index !== nextApplied.get(id)) appliedInOrder = false;
+        nextApplied.set(id, entry.index + 1);
+      },
+      settleRoundsMax,
+    );
   const leader = engines.get('1') as RaftEngine;
   leader.campaign();
   settle();

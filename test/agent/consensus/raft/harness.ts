@@ -417,3 +417,38 @@ export function engineOptionsFor(id: string, overrides: Partial<EngineOptions> =
 export function freshEngines(ids: readonly string[], overrides: Partial<EngineOptions> = {}): Map<string, RaftEngine> {
   return new Map(ids.map((id) => [id, new RaftEngine(engineOptionsFor(id, { preVote: true, checkQuorum: true, ...overrides }, ids), { hardState: null, snapshot: null, entries: [] })]));
 }
+
+/** Takes everything out of a lone engine, as a host would, and returns the messages. */
+export function drain(engine: RaftEngine): RaftMessage[] {
+  const messages: RaftMessage[] = [];
+  while (engine.hasReady()) {
+    const ready = engine.ready();
+    messages.push(...ready.messages);
+    engine.advance(ready);
+  }
+  return messages;
+}
+
+/**
+ * Pumps Ready → deliver rounds over in-memory engines (no storage, no network,
+ * no validation) until nothing moves; `applied` sees every committed entry.
+ */
+export function settle(engines: ReadonlyMap<string, RaftEngine>, applied: (id: string, entry: Entry) => void, roundsMax = 1_000): void {
+  let queue: RaftMessage[] = [];
+  for (let round = 0; round < roundsMax; round += 1) {
+    let moved = false;
+    for (const [id, engine] of engines) {
+      if (!engine.hasReady()) continue;
+      const ready = engine.ready();
+      for (const message of ready.messages) queue.push(message);
+      for (const entry of ready.committedEntries) applied(id, entry);
+      engine.advance(ready);
+      moved = true;
+    }
+    const delivering = queue;
+    queue = [];
+    for (const message of delivering) engines.get(message.to)?.step(message);
+    if (!moved && delivering.length === 0) return;
+  }
+  throw new Error(`the cluster did not settle within ${roundsMax} rounds`);
+}

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Entry, EngineOptions, RestoredState } from '../../../../src/agent/consensus/engine';
 import { RaftEngine, type RaftMessage } from '../../../../src/agent/consensus/raft';
 import { createRandom } from '../../../../src/shared/random';
-import { Cluster, bytes, defaultClusterOptions, electedCluster, engineOptionsFor, newCluster } from './harness';
+import { Cluster, bytes, defaultClusterOptions, electedCluster, drain, engineOptionsFor, newCluster } from './harness';
 
 // ---------------------------------------------------------------------------
 // Helpers.
@@ -25,16 +25,6 @@ function restoredAt(term: number, terms: readonly number[], vote: string | null 
   return { hardState: { term, vote, commit: 0 }, snapshot: null, entries: logOf(terms) };
 }
 
-/** Takes everything out of a lone engine, as a host would, and returns the messages. */
-function drain(engine: RaftEngine): RaftMessage[] {
-  const messages: RaftMessage[] = [];
-  while (engine.hasReady()) {
-    const ready = engine.ready();
-    messages.push(...ready.messages);
-    engine.advance(ready);
-  }
-  return messages;
-}
 
 function storedTerms(cluster: Cluster, id: string): number[] {
   return cluster.node(id).storage.entries.map((entry) => entry.epoch);

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { EngineOptions, Entry, RestoredState } from '../../../../src/agent/consensus/engine';
 import { RaftEngine, decodeConfigEntry, raftFactory, type RaftMessage } from '../../../../src/agent/consensus/raft';
 import { EventBodySchema, type EventBody } from '../../../../src/shared/protocol';
-import { Cluster, bytes, electedCluster, engineOptionsFor, newCluster } from './harness';
+import { Cluster, bytes, electedCluster, drain, engineOptionsFor, newCluster } from './harness';
 
 /** Runs the cluster tick by tick, delivering everything after each tick. */
 function runTicks(cluster: Cluster, ticks: number, ids: string[] = cluster.ids()): void {
@@ -423,12 +423,3 @@ function restored(term: number, vote: string | null, terms: readonly number[]): 
   return { hardState: { term, vote, commit: 0 }, snapshot: null, entries };
 }
 
-function drain(engine: RaftEngine): RaftMessage[] {
-  const messages: RaftMessage[] = [];
-  while (engine.hasReady()) {
-    const ready = engine.ready();
-    messages.push(...ready.messages);
-    engine.advance(ready);
-  }
-  return messages;
-}

@@ -5,8 +5,8 @@
  * tests assert behaviour, not timings.)
  */
 import { expect, it } from 'vitest';
-import { RaftEngine, type RaftMessage } from '../../../../src/agent/consensus/raft';
-import { freshEngines } from './harness';
+import type { RaftEngine } from '../../../../src/agent/consensus/raft';
+import { freshEngines, settle as settleEngines } from './harness';
 
 const entriesTotal = 20_000;
 const batchEntries = 1_000;
@@ -16,25 +16,7 @@ it('a three-node cluster commits every batched proposal on every node, in order,
   const ids = ['1', '2', '3'];
   const engines = freshEngines(ids);
   const applied = new Map<string, { index: number; data: Uint8Array; kind: string }[]>(ids.map((id) => [id, []]));
-  let queue: RaftMessage[] = [];
-  const settle = (): void => {
-    for (let round = 0; round < 1_000; round += 1) {
-      let moved = false;
-      for (const [id, engine] of engines) {
-        if (!engine.hasReady()) continue;
-        const ready = engine.ready();
-        for (const message of ready.messages) queue.push(message);
-        for (const entry of ready.committedEntries) applied.get(id)?.push(entry);
-        engine.advance(ready);
-        moved = true;
-      }
-      const delivering = queue;
-      queue = [];
-      for (const message of delivering) engines.get(message.to)?.step(message);
-      if (!moved && delivering.length === 0) return;
-    }
-    throw new Error('did not settle');
-  };
+  const settle = (): void => settleEngines(engines, (id, entry) => applied.get(id)?.push(entry));
   const leader = engines.get('1') as RaftEngine;
   leader.campaign();
   settle();
