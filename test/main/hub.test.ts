@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Hub } from '../../src/main/hub/hub';
 import type { Logger } from '../../src/shared/logger';
 import type { ClusterSummary, HubSnapshot } from '../../src/shared/protocol';
-import { validStatus } from '../shared/protocol.test';
+import { validStatus } from '../support/status';
 
 interface FakeAgent {
   endpoint: string;

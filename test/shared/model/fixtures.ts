@@ -1,5 +1,6 @@
 import type { EventBody, FollowerProgress, NodeStatus } from '../../../src/shared/protocol';
 import { createClusterModel, reduce, type ClusterModel, type ModelConfig, type ModelMessage } from '../../../src/shared/model';
+import { validStatus } from '../../support/status';
 
 /** Crafted inputs for the model tests: a status, a sample, an event, and whole healthy clusters. */
 
@@ -8,28 +9,17 @@ export function nodeIds(count: number): string[] {
 }
 
 export function status(nodeId: string, overrides: Partial<NodeStatus> = {}): NodeStatus {
-  return {
+  return validStatus({
     nodeId,
-    clusterId: 'demo',
-    engine: 'raft',
     role: 'follower',
-    epoch: 3,
-    epochLabel: 'term 3',
     leader: 'n1',
     lastIndex: 100,
     commitIndex: 100,
     appliedIndex: 100,
     voters: nodeIds(3),
-    learners: [],
     followers: [],
-    transferringTo: null,
-    integrity: null,
-    storage: null,
-    process: null,
-    drillsAllowed: false,
-    activeDrills: [],
     ...overrides,
-  };
+  });
 }
 
 export function progress(nodeId: string, overrides: Partial<FollowerProgress> = {}): FollowerProgress {
