@@ -196,23 +196,20 @@ const program = new Command()
   .description('Operate consensus clusters: live leaders, lag, failovers and corruption alerts, with safe manual failover.')
   .version(version());
 
-program
-  .command('web')
-  .description('serve the dashboard to a browser on this machine (no Electron needed)')
-  .option('--host <address>', 'address to bind', '127.0.0.1')
-  .option('--port <n>', 'port to listen on (0 picks a free one)', parsePort, 0)
-  .option('--no-open', 'do not open a browser')
-  .option('--log-level <level>', 'pino log level', 'info')
-  .action(web);
+/** The options of every command that serves web mode. */
+function webOptions(command: Command): Command {
+  return command
+    .option('--host <address>', 'address to bind', '127.0.0.1')
+    .option('--port <n>', 'port to listen on (0 picks a free one)', parsePort, 0)
+    .option('--no-open', 'do not open a browser')
+    .option('--log-level <level>', 'pino log level', 'info');
+}
 
-program
-  .command('replay <file>')
-  .description('open a .qsrec recording in web mode and replay it')
-  .option('--host <address>', 'address to bind', '127.0.0.1')
-  .option('--port <n>', 'port to listen on (0 picks a free one)', parsePort, 0)
-  .option('--no-open', 'do not open a browser')
-  .option('--log-level <level>', 'pino log level', 'info')
-  .action((file: string, flags: WebFlags) => web({ ...flags, replay: file }));
+webOptions(program.command('web').description('serve the dashboard to a browser on this machine (no Electron needed)')).action(web);
+
+webOptions(program.command('replay <file>').description('open a .qsrec recording in web mode and replay it')).action((file: string, flags: WebFlags) =>
+  web({ ...flags, replay: file }),
+);
 
 program
   .command('start')
