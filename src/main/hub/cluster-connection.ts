@@ -14,6 +14,7 @@ import {
   ok,
   type AuditEntry,
   type ClusterSummary,
+  type Command,
   type Drill,
   type FailoverProgress,
   type LinkSummary,
@@ -159,37 +160,37 @@ export class ClusterConnection {
   }
 
   async drill(nodeId: string, drill: Drill): Promise<Result<{ detail: string }>> {
-    const link = this.links.find((candidate) => candidate.hello?.nodeId === nodeId);
-    if (link === undefined) return err('unknown_node', `${nodeId} is not connected to the app`);
-    const startedAtMs = this.deps.clock.nowMs();
-    if (drill.kind !== 'resume' && drill.kind !== 'heal') {
-      this.apply({ kind: 'operator', action: { type: 'drill', nodeId, drill: drill.kind }, atMs: startedAtMs });
+    const connected = this.links.some((link) => link.hello?.nodeId === nodeId);
+    if (connected && drill.kind !== 'resume' && drill.kind !== 'heal') {
+      // Recorded before the command goes out, so the leader change a drill causes is already explained.
+      this.apply({ kind: 'operator', action: { type: 'drill', nodeId, drill: drill.kind }, atMs: this.deps.clock.nowMs() });
     }
-    const answer = await link.command({ type: 'drill:run', drill }, drillCommandTimeoutMs);
-    await this.record({
-      action: 'drill',
-      from: null,
-      to: nodeId,
-      outcome: answer.ok ? 'completed' : 'failed',
-      startedAtMs,
-      detail: `${drill.kind}: ${answer.ok ? answer.data.detail : answer.error.message}`,
-    });
-    return answer;
+    return this.commandNode(nodeId, { type: 'drill:run', drill }, 'drill', (detail) => `${drill.kind}: ${detail}`);
   }
 
   /** Asks one node to scrub its storage now; findings arrive as events. */
-  async scrub(nodeId: string): Promise<Result<{ detail: string }>> {
+  scrub(nodeId: string): Promise<Result<{ detail: string }>> {
+    return this.commandNode(nodeId, { type: 'scrub:start' }, 'scrub', (detail) => detail);
+  }
+
+  /** Sends one operator command to one node and leaves an audit entry with its outcome. */
+  private async commandNode(
+    nodeId: string,
+    command: Command,
+    action: AuditEntry['action'],
+    describe: (detail: string) => string,
+  ): Promise<Result<{ detail: string }>> {
     const link = this.links.find((candidate) => candidate.hello?.nodeId === nodeId);
     if (link === undefined) return err('unknown_node', `${nodeId} is not connected to the app`);
     const startedAtMs = this.deps.clock.nowMs();
-    const answer = await link.command({ type: 'scrub:start' }, drillCommandTimeoutMs);
+    const answer = await link.command(command, drillCommandTimeoutMs);
     await this.record({
-      action: 'scrub',
+      action,
       from: null,
       to: nodeId,
       outcome: answer.ok ? 'completed' : 'failed',
       startedAtMs,
-      detail: answer.ok ? answer.data.detail : answer.error.message,
+      detail: describe(answer.ok ? answer.data.detail : answer.error.message),
     });
     return answer;
   }

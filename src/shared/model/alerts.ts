@@ -1,5 +1,5 @@
 import { epochNoun, formatDurationMs } from './derive';
-import type { Alert, AlertRule, AlertSeverity, ClusterModel, TimelineEntry } from './types';
+import type { Alert, AlertSeverity, ClusterModel, TimelineEntry } from './types';
 
 /**
  * Alert rules. Each rule is a pure function from the model to the conditions
@@ -9,13 +9,7 @@ import type { Alert, AlertRule, AlertSeverity, ClusterModel, TimelineEntry } fro
  * times as the live view did.
  */
 
-export interface AlertCondition {
-  id: string;
-  rule: AlertRule;
-  severity: AlertSeverity;
-  title: string;
-  detail: string;
-  nodeId: string | null;
+export interface AlertCondition extends Pick<Alert, 'id' | 'rule' | 'severity' | 'title' | 'detail' | 'nodeId'> {
   /** Mute applied when the alert is raised: set for leader changes an operator caused. */
   mutedOnRaiseUntilMs: number | null;
 }
